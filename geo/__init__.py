@@ -1,0 +1,1 @@
+"""Geography: distances, departure zones, routes and convoys."""

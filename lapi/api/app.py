@@ -1,0 +1,345 @@
+"""The HTTP API (aiohttp), versioned under ``/v1``.
+
+Handlers validate input, hand frames to the reader in a worker thread (the event loop keeps serving
+while a frame is read), store through :class:`~lapi.store.db.Store` and publish hits to the
+:class:`~lapi.alerts.AlertHub`.  Every client error is a JSON ``{"error": {...}}`` with a 4xx
+status and a message saying what to fix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable
+
+from aiohttp import WSMsgType, web
+
+from lapi import __version__
+from lapi.alerts import AlertHub
+from lapi.api.openapi import openapi_document
+from lapi.config import ConfigError, parse_cameras
+from lapi.plates import normalise_plate
+from lapi.reading.pipeline import ImageDecodeError, PlateReader
+from lapi.cameras import Camera
+from lapi.store.db import Conflict, NotFound, Store, StoredRead, parse_watchlist_csv
+from trackers.pings import PingError, parse_time, validate_ping_batch
+
+log = logging.getLogger(__name__)
+
+STORE = web.AppKey("store", Store)
+READER = web.AppKey("reader", PlateReader)
+HUB = web.AppKey("hub", AlertHub)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+MAX_FRAME_BYTES = web.AppKey("max_frame_bytes", int)
+
+_IMAGE_TYPES = {"image/jpeg", "image/png"}
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    return web.json_response({"error": {"status": status, "message": message, **extra}}, status=status)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Turn every failure into a JSON error; an unexpected one is logged and answered 500."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[MAX_FRAME_BYTES]
+        return json_error(413, f"request body too large: the limit is {limit} bytes (server.max_frame_bytes)")
+    except web.HTTPException as err:
+        if err.status < 400:
+            raise
+        return json_error(err.status, err.reason if not err.text or err.text.startswith(f"{err.status}:") else err.text)
+    except NotFound as err:
+        return json_error(404, str(err))
+    except Conflict as err:
+        return json_error(409, str(err))
+    except Exception:  # noqa: BLE001 - the server must keep serving
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal error (logged on the server)")
+
+
+def _query_time(request: web.Request, name: str, default: datetime) -> datetime:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse_time(raw, name)
+    except PingError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+
+
+def _query_float(request: web.Request, name: str, lo: float, hi: float) -> float | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise web.HTTPBadRequest(text=f"{name}: must be between {lo:g} and {hi:g}, got {raw!r}")
+    return value
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be application/json, got {request.content_type!r}")
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise web.HTTPBadRequest(text=f"malformed JSON body: {err}") from None
+
+
+def _alert_payload(camera: Camera, stored: StoredRead, hit_id: int) -> dict[str, Any]:
+    hit = next(h for h in stored.hits if h.id == hit_id)
+    entry = hit.match.entry
+    return {
+        "type": "hit", "hit_id": hit_id, "read_id": stored.id, "read_at": stored.read_at.isoformat(),
+        "camera_id": camera.id, "camera_name": camera.name, "lat": camera.lat, "lon": camera.lon,
+        "plate": stored.read.text, "plate_norm": stored.read.plate_norm, "confidence": stored.read.confidence,
+        "match_type": hit.match.match_type, "list": entry.list_name, "entry_id": entry.id,
+        "category": entry.category, "reason": entry.reason, "priority": entry.priority,
+    }
+
+
+# handlers ----------------------------------------------------------------------------------------
+
+async def health(request: web.Request) -> web.Response:
+    try:
+        await request.app[STORE].ping()
+        db = "ok"
+    except Exception as err:  # noqa: BLE001 - reported, not raised
+        db = f"error: {err}"
+    status = 200 if db == "ok" else 503
+    return web.json_response({"status": "ok" if status == 200 else "degraded", "version": __version__,
+                              "database": db, "alert_consumers": request.app[HUB].consumers}, status=status)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(__version__))
+
+
+async def list_cameras(request: web.Request) -> web.Response:
+    cams = await request.app[STORE].list_cameras()
+    return web.json_response({"cameras": [c.__dict__ for c in cams]})
+
+
+async def put_camera(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    try:
+        (cam,) = parse_cameras([body])
+    except ConfigError as err:
+        raise web.HTTPBadRequest(text=str(err).replace("cameras[0].", "")) from None
+    await request.app[STORE].upsert_camera(cam)
+    return web.json_response(cam.__dict__, status=201)
+
+
+async def post_frame(request: web.Request) -> web.Response:
+    """Read plates in one camera frame, store the reads, raise hits."""
+    if request.content_type not in _IMAGE_TYPES:
+        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be image/jpeg or image/png, got {request.content_type!r}")
+    limit = request.app[MAX_FRAME_BYTES]
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    camera_id = request.query.get("camera_id", "")
+    if not camera_id:
+        raise web.HTTPBadRequest(text="camera_id: query parameter is required")
+    now = datetime.now(timezone.utc)
+    captured_at = _query_time(request, "captured_at", now)
+    if captured_at > now + timedelta(minutes=5):
+        raise web.HTTPBadRequest(text=f"captured_at: is in the future ({captured_at.isoformat()})")
+    position = (_query_float(request, "lat", -90, 90), _query_float(request, "lon", -180, 180),
+                _query_float(request, "heading", 0, 360))
+    store = request.app[STORE]
+    camera = await store.get_camera(camera_id)
+    body = await request.read()
+    loop = asyncio.get_running_loop()
+    try:
+        reads, ms = await loop.run_in_executor(request.app[EXECUTOR], request.app[READER].read_image_bytes, body)
+    except ImageDecodeError as err:
+        raise web.HTTPBadRequest(text=f"image: {err}") from None
+    stored = await store.store_reads(camera_id, captured_at, reads, position)
+    hub = request.app[HUB]
+    alerts = []
+    for s in stored:
+        for hit in s.hits:
+            alert = _alert_payload(camera, s, hit.id)
+            hub.publish(alert)
+            alerts.append(alert)
+    return web.json_response({
+        "camera_id": camera_id, "captured_at": captured_at.isoformat(), "reading_ms": round(ms, 1),
+        "reads": [{"id": s.id, **s.read.as_dict(), "hits": [h.id for h in s.hits]} for s in stored],
+        "hits": alerts,
+    })
+
+
+async def post_pings(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    try:
+        pings = validate_ping_batch(body, datetime.now(timezone.utc))
+    except PingError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    inserted = await request.app[STORE].store_pings(pings)
+    return web.json_response({"received": len(pings), "stored": inserted, "duplicates": len(pings) - inserted},
+                             status=201)
+
+
+async def list_watchlist(request: web.Request) -> web.Response:
+    entries = await request.app[STORE].list_watch_entries(request.query.get("list") or None)
+    return web.json_response({"entries": [e.__dict__ for e in entries]})
+
+
+async def add_watchlist(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    plate = body.get("plate")
+    if not isinstance(plate, str) or not 2 <= len(normalise_plate(plate)) <= 10:
+        raise web.HTTPBadRequest(text="plate: required, 2-10 letters/digits (separators ignored)")
+    fields = {}
+    for key in ("list", "category", "reason"):
+        value = body.get(key, "default" if key == "list" else "")
+        if not isinstance(value, str) or len(value) > 500:
+            raise web.HTTPBadRequest(text=f"{key}: must be a string of at most 500 characters")
+        fields[key] = value
+    priority = body.get("priority", 1)
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
+        raise web.HTTPBadRequest(text="priority: must be an integer 1-5")
+    entry = await request.app[STORE].add_watch_entry(plate, fields["list"] or "default", fields["category"],
+                                                     fields["reason"], priority)
+    return web.json_response(entry.__dict__, status=201)
+
+
+async def delete_watchlist(request: web.Request) -> web.Response:
+    try:
+        entry_id = int(request.match_info["entry_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="entry id must be an integer") from None
+    await request.app[STORE].remove_watch_entry(entry_id)
+    return web.Response(status=204)
+
+
+async def import_watchlist(request: web.Request) -> web.Response:
+    if request.content_type not in ("text/csv", "text/plain"):
+        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be text/csv, got {request.content_type!r}")
+    try:
+        text = (await request.read()).decode("utf-8-sig")
+        rows = parse_watchlist_csv(text, request.query.get("list") or "default")
+    except UnicodeDecodeError:
+        raise web.HTTPBadRequest(text="CSV must be UTF-8") from None
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=f"CSV: {err}") from None
+    inserted, existing = await request.app[STORE].import_watch_entries(rows)
+    return web.json_response({"rows": len(rows), "inserted": inserted, "already_present": existing}, status=201)
+
+
+async def sightings(request: web.Request) -> web.Response:
+    plate = normalise_plate(request.match_info["plate"])
+    if not plate:
+        raise web.HTTPBadRequest(text="plate: must contain letters or digits")
+    now = datetime.now(timezone.utc)
+    start = _query_time(request, "from", now - timedelta(days=30))
+    end = _query_time(request, "to", now + timedelta(minutes=5))
+    if end <= start:
+        raise web.HTTPBadRequest(text="to: must be after from")
+    try:
+        limit = int(request.query.get("limit", "1000"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit: must be an integer") from None
+    if not 1 <= limit <= 10000:
+        raise web.HTTPBadRequest(text="limit: must be between 1 and 10000")
+    rows = await request.app[STORE].sightings(plate, start, end, limit)
+    return web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
+                              "sightings": rows}, dumps=_dumps)
+
+
+async def read_crop(request: web.Request) -> web.Response:
+    try:
+        read_id = int(request.match_info["read_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="read id must be an integer") from None
+    crop = await request.app[STORE].read_crop(read_id)
+    if not crop:
+        raise web.HTTPNotFound(text=f"read {read_id} has no stored crop")
+    return web.Response(body=crop, content_type="image/jpeg")
+
+
+async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
+    """Live hits: one JSON text message per hit, a ``{"type": "hello"}`` first."""
+    ws = web.WebSocketResponse(heartbeat=30)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    queue = hub.subscribe()
+    await ws.send_json({"type": "hello", "version": __version__})
+
+    async def drain_client() -> None:  # notice the client going away
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+
+    reader = asyncio.create_task(drain_client())
+    try:
+        while not ws.closed:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+            if getter not in done:
+                getter.cancel()
+                break
+            alert = getter.result()
+            if alert is None:
+                break
+            await ws.send_str(_dumps(alert))
+    finally:
+        hub.unsubscribe(queue)
+        reader.cancel()
+        await ws.close()
+    return ws
+
+
+# application -------------------------------------------------------------------------------------
+
+def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 1024 * 1024,
+               reading_threads: int = 1) -> web.Application:
+    """The aiohttp application; the store must already be open."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=max_frame_bytes)
+    app[STORE] = store
+    app[READER] = reader
+    app[HUB] = AlertHub()
+    app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")
+    app[MAX_FRAME_BYTES] = max_frame_bytes
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[HUB].close()
+
+    async def on_cleanup(app: web.Application) -> None:
+        app[EXECUTOR].shutdown(wait=True)
+
+    app.on_shutdown.append(on_shutdown)
+    app.on_cleanup.append(on_cleanup)
+    r = app.router
+    r.add_get("/v1/health", health)
+    r.add_get("/v1/openapi.json", openapi)
+    r.add_get("/v1/cameras", list_cameras)
+    r.add_post("/v1/cameras", put_camera)
+    r.add_post("/v1/frames", post_frame)
+    r.add_post("/v1/pings", post_pings)
+    r.add_get("/v1/watchlist", list_watchlist)
+    r.add_post("/v1/watchlist", add_watchlist)
+    r.add_post("/v1/watchlist/import", import_watchlist)
+    r.add_delete("/v1/watchlist/{entry_id}", delete_watchlist)
+    r.add_get("/v1/vehicles/{plate}/sightings", sightings)
+    r.add_get("/v1/reads/{read_id}/crop", read_crop)
+    r.add_get("/v1/alerts/ws", alerts_ws)
+    return app

@@ -1,0 +1,95 @@
+"""The OpenAPI 3.1 description of ``/v1``, served at ``/v1/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _op(summary: str, ok: str = "200", params: list[dict] | None = None, body: dict | None = None,
+        errors: tuple[str, ...] = ("400",)) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {ok: {"description": "success"}}}
+    op["responses"].update({code: _ERROR for code in errors})
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = {"required": True, "content": body}
+    return op
+
+
+def _q(name: str, desc: str, required: bool = False, schema: dict | None = None) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": required, "description": desc, "schema": schema or {"type": "string"}}
+
+
+def _p(name: str, desc: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
+
+
+def openapi_document(version: str) -> dict[str, Any]:
+    time = {"type": "string", "format": "date-time"}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "LAPI", "version": version,
+                 "description": "Licence-plate reading and vehicle-tracking event processor."},
+        "paths": {
+            "/v1/health": {"get": _op("Service and database health", errors=("503",))},
+            "/v1/openapi.json": {"get": _op("This document", errors=())},
+            "/v1/cameras": {
+                "get": _op("List cameras", errors=()),
+                "post": _op("Register or update a camera", "201",
+                            body={"application/json": {"schema": {"$ref": "#/components/schemas/Camera"}}},
+                            errors=("400", "415")),
+            },
+            "/v1/frames": {"post": _op(
+                "Push a camera frame; answers with the plates read and any watchlist hits", params=[
+                    _q("camera_id", "registered camera id", True),
+                    _q("captured_at", "capture time, ISO 8601 with offset (default: now)", schema=time),
+                    _q("lat", "camera latitude if mobile", schema={"type": "number"}),
+                    _q("lon", "camera longitude if mobile", schema={"type": "number"}),
+                    _q("heading", "camera heading, degrees", schema={"type": "number"}),
+                ], body={"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                         "image/png": {"schema": {"type": "string", "format": "binary"}}},
+                errors=("400", "404", "413", "415"))},
+            "/v1/pings": {"post": _op(
+                "Push one beacon ping or a batch (array)", "201",
+                body={"application/json": {"schema": {"oneOf": [
+                    {"$ref": "#/components/schemas/Ping"},
+                    {"type": "array", "items": {"$ref": "#/components/schemas/Ping"}}]}}},
+                errors=("400", "415"))},
+            "/v1/watchlist": {
+                "get": _op("List watchlist entries", params=[_q("list", "only this list")], errors=()),
+                "post": _op("Add a watchlist entry", "201",
+                            body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchEntryIn"}}},
+                            errors=("400", "409", "415")),
+            },
+            "/v1/watchlist/import": {"post": _op(
+                "Import entries from CSV (header: plate[,list,category,reason,priority])", "201",
+                params=[_q("list", "default list for rows without one")],
+                body={"text/csv": {"schema": {"type": "string"}}}, errors=("400", "415"))},
+            "/v1/watchlist/{entry_id}": {"delete": _op("Remove a watchlist entry", "204",
+                                                       params=[_p("entry_id", "entry id")], errors=("400", "404"))},
+            "/v1/vehicles/{plate}/sightings": {"get": _op(
+                "A vehicle's reads in a time range, newest first", params=[
+                    _p("plate", "plate, any separators"), _q("from", "start (default: 30 days ago)", schema=time),
+                    _q("to", "end (default: now)", schema=time),
+                    _q("limit", "max rows (1-10000)", schema={"type": "integer"})])},
+            "/v1/reads/{read_id}/crop": {"get": _op("JPEG crop of a read's plate", params=[_p("read_id", "read id")],
+                                                    errors=("400", "404"))},
+            "/v1/alerts/ws": {"get": _op("WebSocket: live hits, one JSON message each", "101", errors=())},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
+                "status": {"type": "integer"}, "message": {"type": "string"}}}}},
+            "Camera": {"type": "object", "required": ["id"], "properties": {
+                "id": {"type": "string"}, "name": {"type": "string"}, "lat": {"type": "number"},
+                "lon": {"type": "number"}, "heading": {"type": "number"}, "road": {"type": "string"}}},
+            "Ping": {"type": "object", "required": ["beacon_id", "time", "lat", "lon"], "properties": {
+                "beacon_id": {"type": "string"}, "time": time, "lat": {"type": "number"}, "lon": {"type": "number"},
+                "speed_kmh": {"type": "number"}, "heading": {"type": "number"}, "altitude_m": {"type": "number"},
+                "accuracy_m": {"type": "number"}, "battery_pct": {"type": "number"}}},
+            "WatchEntryIn": {"type": "object", "required": ["plate"], "properties": {
+                "plate": {"type": "string"}, "list": {"type": "string"}, "category": {"type": "string"},
+                "reason": {"type": "string"}, "priority": {"type": "integer", "minimum": 1, "maximum": 5}}},
+        }},
+    }

@@ -1,0 +1,263 @@
+"""``lapi`` command line: run the service, read images locally, and talk to a running service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import mimetypes
+import os
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_URL = os.environ.get("LAPI_URL", "http://127.0.0.1:8080")
+
+
+def _die(message: str, code: int = 2) -> None:
+    print(f"lapi: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+# local commands ------------------------------------------------------------------------------
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from lapi.config import ConfigError, load_settings
+    from lapi.service import serve
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        _die(f"configuration error: {err}")
+    if args.host:
+        settings = dataclasses.replace(settings, host=args.host)
+    if args.port is not None:
+        settings = dataclasses.replace(settings, port=args.port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+
+
+def cmd_read(args: argparse.Namespace) -> None:
+    from lapi.config import ConfigError, load_settings
+    from lapi.reading.pipeline import ImageDecodeError, PlateReader
+
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        _die(f"configuration error: {err}")
+    reader = PlateReader(settings.detector_dir, settings.recognizer_config, settings.device,
+                         settings.max_plates_per_frame)
+    found = 0
+    for path in args.images:
+        try:
+            reads, ms = reader.read_image_bytes(Path(path).read_bytes())
+        except (OSError, ImageDecodeError) as err:
+            print(f"{path}\terror: {err}", flush=True)
+            continue
+        found += bool(reads)
+        if args.json:
+            print(json.dumps({"image": str(path), "ms": round(ms, 1), "reads": [r.as_dict() for r in reads]}), flush=True)
+        elif not reads:
+            print(f"{path}\t(no plate)\t{ms:.0f} ms", flush=True)
+        else:
+            for r in reads:
+                b = r.box
+                print(f"{path}\t{r.plate_norm}\tconf={r.confidence:.2f}\tbox={b.x},{b.y},{b.w},{b.h}"
+                      f"\tdet={b.score:.2f}\t{ms:.0f} ms", flush=True)
+    if not args.json:
+        print(f"# plates found in {found} of {len(args.images)} images", file=sys.stderr)
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from lapi.config import ConfigError, load_settings
+    from lapi.evaluation import evaluate_manifest, format_table
+    from lapi.reading.pipeline import PlateReader
+
+    if not args.manifest.exists():
+        _die(f"manifest not found: {args.manifest}")
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as err:
+        _die(f"configuration error: {err}")
+    reader = PlateReader(settings.detector_dir, settings.recognizer_config, settings.device,
+                         settings.max_plates_per_frame)
+    result = evaluate_manifest(reader, args.manifest, args.limit, progress=not args.quiet, source_filter=args.source)
+    print(format_table(result))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"# written {args.json}", file=sys.stderr)
+
+
+# client commands ----------------------------------------------------------------------------
+
+async def _request(method: str, url: str, **kwargs) -> object:
+    import aiohttp
+
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.request(method, url, **kwargs) as resp:
+                text = await resp.text()
+                data = json.loads(text) if text and resp.content_type == "application/json" else text
+                if resp.status >= 400:
+                    msg = data.get("error", {}).get("message") if isinstance(data, dict) else data
+                    _die(f"{resp.status}: {msg}", 1)
+                return data
+    except aiohttp.ClientConnectionError as err:
+        _die(f"cannot reach the service at {url}: {err} (is `lapi serve` running?)", 1)
+
+
+def _print(data: object) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def cmd_push(args: argparse.Namespace) -> None:
+    for path in args.images:
+        body = Path(path).read_bytes()
+        ctype = mimetypes.guess_type(path)[0] or "image/jpeg"
+        params = {"camera_id": args.camera}
+        if args.time:
+            params["captured_at"] = args.time
+        _print(asyncio.run(_request("POST", f"{args.url}/v1/frames", params=params, data=body,
+                                    headers={"Content-Type": ctype})))
+
+
+def cmd_watch(args: argparse.Namespace) -> None:
+    base = f"{args.url}/v1/watchlist"
+    if args.action == "add":
+        body = {"plate": args.plate, "list": args.list, "category": args.category, "reason": args.reason,
+                "priority": args.priority}
+        _print(asyncio.run(_request("POST", base, json=body)))
+    elif args.action == "list":
+        _print(asyncio.run(_request("GET", base, params={"list": args.list} if args.list else {})))
+    elif args.action == "remove":
+        asyncio.run(_request("DELETE", f"{base}/{args.entry_id}"))
+        print(f"removed entry {args.entry_id}")
+    elif args.action == "import":
+        data = Path(args.csv).read_bytes()
+        _print(asyncio.run(_request("POST", f"{base}/import", data=data, headers={"Content-Type": "text/csv"})))
+
+
+def cmd_sightings(args: argparse.Namespace) -> None:
+    params = {k: v for k, v in (("from", args.start), ("to", args.end)) if v}
+    _print(asyncio.run(_request("GET", f"{args.url}/v1/vehicles/{args.plate}/sightings", params=params)))
+
+
+def cmd_alerts(args: argparse.Namespace) -> None:
+    import aiohttp
+
+    async def listen() -> None:
+        ws_url = args.url.replace("http", "ws", 1) + "/v1/alerts/ws"
+        deadline = time.monotonic() + args.timeout if args.timeout else None
+        async with aiohttp.ClientSession() as session:
+            try:
+                ws = await session.ws_connect(ws_url, heartbeat=30)
+            except aiohttp.ClientError as err:
+                _die(f"cannot reach the service at {ws_url}: {err} (is `lapi serve` running?)", 1)
+            print(f"# listening for alerts on {ws_url}", file=sys.stderr, flush=True)
+            count = 0
+            while True:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    msg = await ws.receive(timeout=remaining)
+                except asyncio.TimeoutError:
+                    return
+                if msg.type != aiohttp.WSMsgType.TEXT:
+                    return
+                alert = json.loads(msg.data)
+                if alert.get("type") == "hello":
+                    continue
+                print(json.dumps(alert, ensure_ascii=False), flush=True)
+                count += 1
+                if args.count and count >= args.count:
+                    return
+
+    try:
+        asyncio.run(listen())
+    except KeyboardInterrupt:
+        pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lapi", description="LAPI licence-plate event processor")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the service (embedded PostgreSQL unless LAPI_DATABASE_URL is set)")
+    p.add_argument("--config", type=Path, help="TOML config (default configs/lapi.toml or $LAPI_CONFIG)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("read", help="read plates in image files locally (no service needed)")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--config", type=Path)
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.set_defaults(func=cmd_read)
+
+    p = sub.add_parser("eval", help="accuracy of the reading pipeline on a labelled manifest (CSV)")
+    p.add_argument("--manifest", type=Path, required=True, help="CSV: file, plate_norm[, x, y, w, h, source, country, format]")
+    p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--limit", type=int, help="only the first N rows")
+    p.add_argument("--source", help="only rows whose source or file path contains this (e.g. fr_dev)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--config", type=Path)
+    p.set_defaults(func=cmd_eval)
+
+    def client(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--url", default=DEFAULT_URL, help=f"service URL (default {DEFAULT_URL}, or $LAPI_URL)")
+
+    p = sub.add_parser("push", help="push image files to a running service as camera frames")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--camera", required=True, help="camera id")
+    p.add_argument("--time", help="capture time, ISO 8601 with offset (default: now)")
+    client(p)
+    p.set_defaults(func=cmd_push)
+
+    p = sub.add_parser("watch", help="manage the watchlist of a running service")
+    wsub = p.add_subparsers(dest="action", required=True)
+    w = wsub.add_parser("add")
+    w.add_argument("plate")
+    w.add_argument("--list", default="default")
+    w.add_argument("--category", default="")
+    w.add_argument("--reason", default="")
+    w.add_argument("--priority", type=int, default=1)
+    client(w)
+    w = wsub.add_parser("list")
+    w.add_argument("--list")
+    client(w)
+    w = wsub.add_parser("remove")
+    w.add_argument("entry_id", type=int)
+    client(w)
+    w = wsub.add_parser("import")
+    w.add_argument("csv")
+    client(w)
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("sightings", help="a vehicle's sightings from a running service")
+    p.add_argument("plate")
+    p.add_argument("--from", dest="start")
+    p.add_argument("--to", dest="end")
+    client(p)
+    p.set_defaults(func=cmd_sightings)
+
+    p = sub.add_parser("alerts", help="print live hits from a running service, one JSON line each")
+    p.add_argument("--count", type=int, default=0, help="exit after this many alerts")
+    p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    client(p)
+    p.set_defaults(func=cmd_alerts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Service configuration: a TOML file plus environment overrides, validated at start-up.
+
+Every error names the key (``server.port: must be ...``) so a bad deployment fails at once with a
+message an operator can act on, not with a traceback later.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lapi.cameras import Camera
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "lapi.toml"
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message starts with the offending key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_frame_bytes: int = 20 * 1024 * 1024
+    database_url: str | None = None  # None: embedded PostgreSQL
+    data_dir: Path = PROJECT_ROOT / "data"
+    detector_dir: Path = PROJECT_ROOT / "models" / "detector"
+    recognizer_config: Path = PROJECT_ROOT / "models" / "ocr" / "english_g2.json"
+    device: str = "cpu"
+    max_plates_per_frame: int = 8
+    reading_threads: int = 1
+    cameras: tuple[Camera, ...] = field(default_factory=tuple)
+
+
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "server": {"host": str, "port": int, "max_frame_bytes": int},
+    "store": {"database_url": str, "data_dir": str},
+    "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
+                "max_plates_per_frame": int, "reading_threads": int},
+}
+_CAMERA_KEYS = {"id": str, "name": str, "lat": (int, float), "lon": (int, float), "heading": (int, float), "road": str}
+
+
+def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None:
+    if isinstance(value, bool) or not isinstance(value, expected):
+        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+        raise ConfigError(f"{key}: must be {names}, got {value!r}")
+
+
+def _range(key: str, value: int | float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key}: must be between {lo:g} and {hi:g}, got {value!r}")
+
+
+def _path(base: Path, value: str) -> Path:
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def parse_cameras(raw: Any) -> tuple[Camera, ...]:
+    if not isinstance(raw, list):
+        raise ConfigError("cameras: must be an array of tables ([[cameras]])")
+    cams, seen = [], set()
+    for i, item in enumerate(raw):
+        key = f"cameras[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{key}: must be a table")
+        for k in item:
+            if k not in _CAMERA_KEYS:
+                raise ConfigError(f"{key}.{k}: unknown key (known: {', '.join(_CAMERA_KEYS)})")
+            _check_type(f"{key}.{k}", item[k], _CAMERA_KEYS[k])
+        if "id" not in item:
+            raise ConfigError(f"{key}.id: is required")
+        if item["id"] in seen:
+            raise ConfigError(f"{key}.id: duplicate camera id {item['id']!r}")
+        seen.add(item["id"])
+        if "lat" in item:
+            _range(f"{key}.lat", item["lat"], -90, 90)
+        if "lon" in item:
+            _range(f"{key}.lon", item["lon"], -180, 180)
+        if "heading" in item:
+            _range(f"{key}.heading", item["heading"], 0, 359.999)
+        cams.append(Camera(id=item["id"], name=item.get("name", ""), lat=item.get("lat"), lon=item.get("lon"),
+                           heading=item.get("heading"), road=item.get("road", "")))
+    return tuple(cams)
+
+
+def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Read ``path`` (default ``configs/lapi.toml``) then apply ``LAPI_*`` environment overrides."""
+    env = dict(os.environ if env is None else env)
+    path = Path(env.get("LAPI_CONFIG", "")) if path is None and env.get("LAPI_CONFIG") else (path or DEFAULT_CONFIG)
+    if not path.exists():
+        raise ConfigError(f"config file: {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file: {path} is not valid TOML: {err}") from None
+    base = path.parent.parent if path.parent.name == "configs" else path.parent
+
+    for section in raw:
+        if section not in _SCHEMA and section != "cameras":
+            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'cameras'])})")
+    values: dict[str, Any] = {}
+    for section, keys in _SCHEMA.items():
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{section}: must be a table")
+        for k, v in table.items():
+            if k not in keys:
+                raise ConfigError(f"{section}.{k}: unknown key (known: {', '.join(keys)})")
+            _check_type(f"{section}.{k}", v, keys[k])
+            values[k] = v
+
+    overrides = {"LAPI_HOST": "host", "LAPI_PORT": "port", "LAPI_DATABASE_URL": "database_url",
+                 "LAPI_DATA_DIR": "data_dir", "LAPI_DEVICE": "device"}
+    for var, k in overrides.items():
+        if env.get(var):
+            if k == "port":
+                try:
+                    values[k] = int(env[var])
+                except ValueError:
+                    raise ConfigError(f"{var}: must be an integer, got {env[var]!r}") from None
+            else:
+                values[k] = env[var]
+
+    port = values.get("port", Settings.port)
+    _range("server.port", port, 0, 65535)
+    _range("server.max_frame_bytes", values.get("max_frame_bytes", Settings.max_frame_bytes), 1024, 512 * 1024 * 1024)
+    _range("reading.max_plates_per_frame", values.get("max_plates_per_frame", 8), 1, 64)
+    _range("reading.reading_threads", values.get("reading_threads", 1), 1, 64)
+    device = values.get("device", "cpu")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ConfigError(f"reading.device: must be 'cpu' or 'cuda[:N]', got {device!r}")
+    url = values.get("database_url") or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("store.database_url: must start with postgresql:// (or be unset for the embedded store)")
+
+    detector_dir = _path(base, values.get("detector_dir", "models/detector"))
+    if not (detector_dir / "model.json").exists():
+        raise ConfigError(f"reading.detector_dir: no model.json in {detector_dir}")
+    recognizer_config = _path(base, values.get("recognizer_config", "models/ocr/english_g2.json"))
+    if not recognizer_config.exists():
+        raise ConfigError(f"reading.recognizer_config: {recognizer_config} does not exist")
+
+    return Settings(
+        host=values.get("host", Settings.host), port=port,
+        max_frame_bytes=values.get("max_frame_bytes", Settings.max_frame_bytes),
+        database_url=url, data_dir=_path(base, values.get("data_dir", "data")),
+        detector_dir=detector_dir, recognizer_config=recognizer_config, device=device,
+        max_plates_per_frame=values.get("max_plates_per_frame", 8),
+        reading_threads=values.get("reading_threads", 1),
+        cameras=parse_cameras(raw.get("cameras", [])),
+    )

@@ -1,0 +1,34 @@
+"""Plate text normalisation: the one form under which reads, watchlists and queries are compared.
+
+Pure functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_NOT_PLATE_CHAR = re.compile(r"[^A-Z0-9]")
+
+
+def normalise_plate(text: str) -> str:
+    """Upper-case A-Z0-9 only: ``'ab-123 cd'`` -> ``'AB123CD'``.
+
+    Separators, spaces and accents differ between a camera's read, a typed query and a watchlist
+    import; comparing the normalised forms makes them agree.
+    """
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return _NOT_PLATE_CHAR.sub("", folded.upper())
+
+
+MIN_PLATE_CHARS = 4  # shortest registrations read in practice (vanity plates aside)
+MAX_PLATE_CHARS = 10
+
+
+def is_plausible_plate(norm: str) -> bool:
+    """A normalised read worth storing: 4-10 characters.
+
+    Fragments ("K", "3Z") come from false detections or clipped crops; storing them would fill a
+    regulated database with noise and could never match a watchlist entry.
+    """
+    return MIN_PLATE_CHARS <= len(norm) <= MAX_PLATE_CHARS

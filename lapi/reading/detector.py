@@ -1,0 +1,65 @@
+"""Plate detector: an ultralytics YOLO model shipped in ``models/detector``.
+
+The model directory holds the weights and ``model.json`` (input size, thresholds), so a retrained
+detector is swapped in by replacing files, not code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics must never try the network
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A plate box in frame pixels (top-left x, y, width, height) with the detector's score."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+
+class PlateDetector:
+    """Finds plate boxes in whole frames, a batch of frames per call."""
+
+    def __init__(self, model_dir: Path, device: str = "cpu") -> None:
+        config_path = model_dir / "model.json"
+        if not config_path.exists():
+            raise FileNotFoundError(f"detector config not found: {config_path}")
+        config = json.loads(config_path.read_text())
+        weights = model_dir / config["weights"]
+        if not weights.exists():
+            raise FileNotFoundError(f"detector weights not found: {weights}")
+        from ultralytics import YOLO
+
+        self.model = YOLO(str(weights), task="detect")
+        self.imgsz = int(config.get("imgsz", 640))
+        self.conf = float(config.get("conf", 0.25))
+        self.iou = float(config.get("iou", 0.5))
+        self.device = device
+
+    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
+        """Boxes per frame (BGR arrays), best first."""
+        if not frames:
+            return []
+        results = self.model.predict(frames, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                     device=self.device, verbose=False)
+        out: list[list[Detection]] = []
+        for frame, result in zip(frames, results):
+            fh, fw = frame.shape[:2]
+            dets = []
+            for (x0, y0, x1, y1), score in zip(result.boxes.xyxy.tolist(), result.boxes.conf.tolist()):
+                x0, y0 = max(0, int(round(x0))), max(0, int(round(y0)))
+                x1, y1 = min(fw, int(round(x1))), min(fh, int(round(y1)))
+                if x1 - x0 >= 4 and y1 - y0 >= 2:
+                    dets.append(Detection(x0, y0, x1 - x0, y1 - y0, round(float(score), 4)))
+            out.append(sorted(dets, key=lambda d: -d.score))
+        return out

@@ -1,0 +1,112 @@
+"""Frame -> plate reads: decode the image, detect plates, crop, recognise.
+
+This is the only place that knows the order of the reading stages; the HTTP API, the CLI and the
+evaluation command all read through :class:`PlateReader`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lapi.plates import is_plausible_plate, normalise_plate
+from lapi.reading.bands import trim_bands
+from lapi.reading.detector import Detection, PlateDetector
+from lapi.reading.recognizer import PlateRecognizer
+
+MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not a decodable JPEG/PNG image."""
+
+
+@dataclass(frozen=True)
+class PlateRead:
+    """One plate found in a frame."""
+
+    text: str  # as read, in the plate alphabet
+    plate_norm: str  # A-Z0-9 form used for matching and queries
+    confidence: float
+    char_confidences: tuple[float, ...]
+    box: Detection
+    crop_jpeg: bytes = field(repr=False)
+
+    def as_dict(self) -> dict:
+        return {
+            "text": self.text, "plate_norm": self.plate_norm, "confidence": self.confidence,
+            "char_confidences": list(self.char_confidences),
+            "box": {"x": self.box.x, "y": self.box.y, "w": self.box.w, "h": self.box.h},
+            "detector_score": self.box.score,
+        }
+
+
+def decode_image(data: bytes) -> np.ndarray:
+    """JPEG/PNG bytes -> BGR array, or :class:`ImageDecodeError` saying why."""
+    if not data:
+        raise ImageDecodeError("empty image body")
+    buf = np.frombuffer(data, np.uint8)
+    header_ok = data[:3] == b"\xff\xd8\xff" or data[:8] == b"\x89PNG\r\n\x1a\n"
+    if not header_ok:
+        raise ImageDecodeError("not a JPEG or PNG image (bad file signature)")
+    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if img is None:
+        raise ImageDecodeError("image data is corrupt or truncated")
+    if img.shape[0] * img.shape[1] > MAX_PIXELS:
+        raise ImageDecodeError(f"image too large: {img.shape[1]}x{img.shape[0]} pixels (max {MAX_PIXELS})")
+    return img
+
+
+def crop_plate(frame: np.ndarray, box: Detection, margin_x: float = 0.04, margin_y: float = 0.12) -> np.ndarray:
+    """The box with a small margin: detectors cut plate edges tight, and clipped glyphs misread."""
+    fh, fw = frame.shape[:2]
+    mx, my = int(box.w * margin_x), int(box.h * margin_y)
+    x0, y0 = max(0, box.x - mx), max(0, box.y - my)
+    x1, y1 = min(fw, box.x + box.w + mx), min(fh, box.y + box.h + my)
+    return frame[y0:y1, x0:x1]
+
+
+class PlateReader:
+    """Detector + recogniser, loaded once and shared by every request."""
+
+    def __init__(self, detector_dir: Path, recognizer_config: Path, device: str = "cpu",
+                 max_plates_per_frame: int = 8) -> None:
+        self.detector = PlateDetector(detector_dir, device=device)
+        self.recognizer = PlateRecognizer(recognizer_config, device=device)
+        self.max_plates_per_frame = max_plates_per_frame
+
+    def read_frames(self, frames: list[np.ndarray]) -> list[list[PlateRead]]:
+        """Reads for each frame; fragments that cannot be a plate are dropped."""
+        return [reads for _, reads in self.detect_and_read(frames)]
+
+    def detect_and_read(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
+        """Per frame, every detection and the reads kept from them (evaluation needs both)."""
+        detections = self.detector.detect(frames)
+        crops, owners = [], []
+        for i, (frame, dets) in enumerate(zip(frames, detections)):
+            for det in dets[: self.max_plates_per_frame]:
+                crop = crop_plate(frame, det)
+                if crop.size:
+                    crops.append((crop, det))
+                    owners.append(i)
+        recognitions = self.recognizer.recognise([trim_bands(c) for c, _ in crops])
+        out: list[list[PlateRead]] = [[] for _ in frames]
+        for owner, (crop, det), rec in zip(owners, crops, recognitions):
+            norm = normalise_plate(rec.text)
+            if not is_plausible_plate(norm):
+                continue
+            ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            out[owner].append(PlateRead(rec.text, norm, rec.confidence, rec.char_confidences, det,
+                                        jpeg.tobytes() if ok else b""))
+        return list(zip(detections, out))
+
+    def read_image_bytes(self, data: bytes) -> tuple[list[PlateRead], float]:
+        """Decode and read one image; returns the reads and the reading time in ms."""
+        frame = decode_image(data)
+        t0 = time.perf_counter()
+        reads = self.read_frames([frame])[0]
+        return reads, (time.perf_counter() - t0) * 1000.0

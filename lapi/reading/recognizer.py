@@ -1,0 +1,168 @@
+"""Plate recogniser: EasyOCR's recognition network run on plate crops, decoded to a plate alphabet.
+
+A model is weights plus a small JSON config (``models/ocr/*.json``) saying how to load it, as in
+fast-plate-ocr.  The network is EasyOCR's own (``easyocr.model``), so a model that LAPI trains stays
+loadable by ``easyocr.Reader`` as a custom recognition network.
+
+Why not ``easyocr.Reader.recognize``: it resizes with PIL per crop and decodes in Python per string.
+Here a batch of crops goes through the network in one forward pass and the CTC decode is restricted
+to plate characters (A-Z0-9, upper and lower case merged), which alone removes most misreads of
+punctuation and lower-case lookalikes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """One crop's reading: the text in the plate alphabet, per-character and overall confidence."""
+
+    text: str
+    char_confidences: tuple[float, ...]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """The contents of a model's JSON file, validated."""
+
+    weights: Path
+    network: str
+    network_params: dict
+    characters: str
+    img_height: int
+    case_insensitive: bool
+    plate_alphabet: str
+
+    @classmethod
+    def load(cls, path: Path) -> "RecognizerConfig":
+        raw = json.loads(path.read_text())
+        missing = [k for k in ("weights", "network", "characters", "img_height", "plate_alphabet") if k not in raw]
+        if missing:
+            raise ValueError(f"{path}: missing key(s) {', '.join(missing)}")
+        return cls(
+            weights=resolve_weights(raw["weights"], path.parent),
+            network=raw["network"],
+            network_params=dict(raw.get("network_params", {})),
+            characters=raw["characters"],
+            img_height=int(raw["img_height"]),
+            case_insensitive=bool(raw.get("case_insensitive", False)),
+            plate_alphabet=raw["plate_alphabet"],
+        )
+
+
+def resolve_weights(ref: str, base: Path) -> Path:
+    """``package:pkg/rel/path`` points into an installed package; anything else is relative to ``base``."""
+    if ref.startswith("package:"):
+        package, _, rel = ref[len("package:"):].partition("/")
+        spec = importlib.util.find_spec(package)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(f"weights {ref!r}: package {package!r} is not installed")
+        path = Path(list(spec.submodule_search_locations)[0]) / rel
+    else:
+        path = (base / ref).resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    return path
+
+
+def _network_module(network: str):
+    if network == "generation2":
+        return importlib.import_module("easyocr.model.vgg_model")
+    if network == "generation1":
+        return importlib.import_module("easyocr.model.model")
+    return importlib.import_module(network)
+
+
+class PlateRecognizer:
+    """Batched CTC recognition of plate crops with a plate-alphabet decode."""
+
+    def __init__(self, config_path: Path, device: str = "cpu") -> None:
+        self.config = RecognizerConfig.load(config_path)
+        self.device = torch.device(device)
+        num_class = len(self.config.characters) + 1  # CTC blank at index 0
+        model = _network_module(self.config.network).Model(num_class=num_class, **self.config.network_params)
+        state = torch.load(self.config.weights, map_location="cpu", weights_only=False)
+        state = OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state.items())
+        model.load_state_dict(state)
+        self.model = model.to(self.device).eval()
+        self._build_alphabet_map()
+
+    def _build_alphabet_map(self) -> None:
+        """For each plate character, the network classes whose scores it sums (upper + lower case)."""
+        chars = self.config.characters
+        groups: list[list[int]] = []
+        for ch in self.config.plate_alphabet:
+            idx = [chars.index(ch) + 1]
+            if self.config.case_insensitive and ch.isalpha() and ch.lower() in chars:
+                idx.append(chars.index(ch.lower()) + 1)
+            groups.append(idx)
+        n_out = len(self.config.plate_alphabet) + 1
+        n_in = len(chars) + 1
+        pool = torch.zeros(n_in, n_out)
+        pool[0, 0] = 1.0  # blank stays blank
+        for j, idx in enumerate(groups, start=1):
+            pool[idx, j] = 1.0
+        self._pool = pool.to(self.device)
+        # classes outside the plate alphabet (punctuation, space, €) are folded into blank: a plate
+        # separator or screw hole should read as "nothing", not as a character.
+        other = [i for i in range(1, n_in) if pool[i].sum() == 0]
+        self._pool[other, 0] = 1.0
+
+    def preprocess(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """Grey, height-normalised, right-padded (edge replicated) batch in [-1, 1]: EasyOCR's input."""
+        h = self.config.img_height
+        resized = []
+        for crop in crops:
+            grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+            ch, cw = grey.shape[:2]
+            w = max(h, int(np.ceil(h * cw / max(ch, 1))))
+            resized.append(cv2.resize(grey, (w, h), interpolation=cv2.INTER_CUBIC if ch < h else cv2.INTER_AREA))
+        max_w = max(r.shape[1] for r in resized)
+        batch = np.empty((len(resized), 1, h, max_w), np.float32)
+        for i, r in enumerate(resized):
+            batch[i, 0, :, : r.shape[1]] = r
+            batch[i, 0, :, r.shape[1]:] = r[:, -1:]
+        return torch.from_numpy(batch / 127.5 - 1.0)
+
+    @torch.inference_mode()
+    def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:
+        """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes)."""
+        x = self.preprocess(crops).to(self.device)
+        probs = self.model(x, None).float().softmax(dim=2)
+        return torch.log(probs @ self._pool + 1e-12)
+
+    def recognise(self, crops: list[np.ndarray]) -> list[Recognition]:
+        """Read every crop; an empty list in, an empty list out."""
+        if not crops:
+            return []
+        log_probs = self.plate_log_probs(crops).cpu()
+        return [greedy_ctc_decode(lp, self.config.plate_alphabet) for lp in log_probs]
+
+
+def greedy_ctc_decode(log_probs: torch.Tensor, alphabet: str) -> Recognition:
+    """Best path: arg-max per time step, repeats collapsed, blanks dropped."""
+    best = log_probs.max(dim=1)
+    labels = best.indices.tolist()
+    scores = best.values.exp().tolist()
+    text, confs, prev = [], [], 0
+    for label, score in zip(labels, scores):
+        if label != 0 and label != prev:
+            text.append(alphabet[label - 1])
+            confs.append(score)
+        elif label != 0 and confs:
+            confs[-1] = max(confs[-1], score)
+        prev = label
+    confidence = float(np.prod(confs)) ** (1 / len(confs)) if confs else 0.0
+    return Recognition("".join(text), tuple(round(c, 4) for c in confs), round(confidence, 4))

@@ -1,0 +1,62 @@
+"""Start-up and shutdown of the service: store, models, HTTP server, in that order."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiohttp import web
+
+from lapi.api.app import create_app
+from lapi.config import Settings
+from lapi.reading.pipeline import PlateReader
+from lapi.store.db import Store
+from lapi.store.embedded import EmbeddedPostgres
+
+log = logging.getLogger("lapi")
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGINT/SIGTERM (or cancellation)."""
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.url
+        log.info("store: embedded PostgreSQL, data in %s", embedded.pgdata)
+    else:
+        log.info("store: %s", url.split("@")[-1])
+    store = Store(url)
+    runner = None
+    try:
+        await store.open()
+        for cam in settings.cameras:
+            await store.upsert_camera(cam)
+        log.info("loading detector %s and recogniser %s", settings.detector_dir, settings.recognizer_config)
+        reader = PlateReader(settings.detector_dir, settings.recognizer_config, settings.device,
+                             settings.max_plates_per_frame)
+        app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info("LAPI listening on http://%s:%d (API under /v1, OpenAPI at /v1/openapi.json)",
+                 settings.host, settings.port)
+        if ready is not None:
+            ready.set()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):
+                pass
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await store.close()
+        if embedded is not None:
+            embedded.stop()

@@ -1,0 +1,1 @@
+"""PostgreSQL store: schema migrations, day partitions, typed queries, embedded server."""

@@ -1,0 +1,48 @@
+"""Day partitions for the time-series tables on plain PostgreSQL.
+
+A row whose day has no partition would be rejected, so writers call :meth:`DayPartitions.ensure`
+for the days they are about to write.  Known days are cached per process; creation is idempotent
+(``IF NOT EXISTS`` under an advisory lock), so several processes may race safely.
+Under TimescaleDB chunks are created by the extension and this is a no-op.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import psycopg
+from psycopg import sql
+
+
+def partition_name(table: str, day: date) -> str:
+    return f"{table}_p{day:%Y%m%d}"
+
+
+def partition_ddl(table: str, day: date) -> sql.Composed:
+    """CREATE TABLE IF NOT EXISTS for one UTC day of ``table``."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return sql.SQL("CREATE TABLE IF NOT EXISTS {part} PARTITION OF {table} FOR VALUES FROM ({lo}) TO ({hi})").format(
+        part=sql.Identifier(partition_name(table, day)), table=sql.Identifier(table),
+        lo=sql.Literal(start.isoformat()), hi=sql.Literal((start + timedelta(days=1)).isoformat()))
+
+
+class DayPartitions:
+    """Creates missing day partitions, remembering the ones already made."""
+
+    def __init__(self, timescale: bool) -> None:
+        self.timescale = timescale
+        self._known: set[tuple[str, date]] = set()
+
+    async def ensure(self, conn: psycopg.AsyncConnection, table: str, times: list[datetime]) -> None:
+        if self.timescale:
+            return
+        days = {t.astimezone(timezone.utc).date() for t in times}
+        missing = sorted(d for d in days if (table, d) not in self._known)
+        if not missing:
+            return
+        # its own transaction: a partition made once is kept even if the caller's insert fails
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (table,))
+            for day in missing:
+                await conn.execute(partition_ddl(table, day))
+        self._known.update((table, d) for d in missing)

@@ -1,0 +1,161 @@
+"""Train LAPI's plate detector (ultralytics YOLO) on CPU or GPU.
+
+Why crops: a 2-core CPU cannot train on 1280x720 frames in reasonable time, but plates are small, so
+320x320 windows cut at native scale around them keep every plate pixel while costing ~1/9 of a frame.
+Training data: the real Romanian dash-cam frames of ``../shared/data/detector_ro_dashcam`` plus
+synthetic plates (``lapi.synth``) warped into those same frames, so French layouts are seen too.
+The run resumes from the shipped weights when they exist (fine-tune), else starts from scratch.
+
+    python models/train_detector.py --epochs 40            # build data, train, export
+    python models/train_detector.py --epochs 40 --resume   # continue an interrupted run
+
+Exports ``models/detector/plate_yolo.pt`` and its ``model.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from lapi import synth  # noqa: E402
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+CROP = 320
+
+
+def _read_yolo_labels(path: Path, w: int, h: int) -> list[tuple[float, float, float, float]]:
+    boxes = []
+    if path.exists():
+        for line in path.read_text().split("\n"):
+            parts = line.split()
+            if len(parts) == 5:
+                cx, cy, bw, bh = (float(p) for p in parts[1:])
+                boxes.append(((cx - bw / 2) * w, (cy - bh / 2) * h, bw * w, bh * h))
+    return boxes
+
+
+def _crop_around(img: np.ndarray, boxes: list[tuple[float, float, float, float]], focus: tuple[float, float, float, float],
+                 rng: random.Random) -> tuple[np.ndarray, list[tuple[float, float, float, float]]]:
+    """A CROP x CROP window at native scale containing ``focus``; boxes clipped to it (kept if >60 % inside)."""
+    h, w = img.shape[:2]
+    fx, fy, fw, fh = focus
+    x0 = int(np.clip(rng.uniform(fx + fw - CROP, fx), 0, max(0, w - CROP)))
+    y0 = int(np.clip(rng.uniform(fy + fh - CROP, fy), 0, max(0, h - CROP)))
+    crop = img[y0:y0 + CROP, x0:x0 + CROP]
+    kept = []
+    for bx, by, bw, bh in boxes:
+        cx0, cy0 = max(bx, x0), max(by, y0)
+        cx1, cy1 = min(bx + bw, x0 + crop.shape[1]), min(by + bh, y0 + crop.shape[0])
+        if cx1 > cx0 and cy1 > cy0 and (cx1 - cx0) * (cy1 - cy0) >= 0.6 * bw * bh:
+            kept.append((cx0 - x0, cy0 - y0, cx1 - cx0, cy1 - cy0))
+    return crop, kept
+
+
+def _write_sample(out: Path, split: str, name: str, img: np.ndarray, boxes: list[tuple[float, float, float, float]]) -> None:
+    h, w = img.shape[:2]
+    cv2.imwrite(str(out / split / "images" / f"{name}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    lines = [f"0 {(x + bw / 2) / w:.6f} {(y + bh / 2) / h:.6f} {bw / w:.6f} {bh / h:.6f}" for x, y, bw, bh in boxes]
+    (out / split / "labels" / f"{name}.txt").write_text("\n".join(lines))
+
+
+def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int) -> Path:
+    """Write the crop dataset and its data.yaml; returns the yaml path."""
+    rng = random.Random(seed)
+    if out.exists():
+        shutil.rmtree(out)
+    for split in ("train", "val"):
+        (out / split / "images").mkdir(parents=True)
+        (out / split / "labels").mkdir(parents=True)
+    for split, src_split in (("train", "train"), ("val", "valid")):
+        frames = sorted((source / src_split / "images").glob("*.jpg"))
+        for i, frame_path in enumerate(frames):
+            img = cv2.imread(str(frame_path))
+            if img is None:
+                continue
+            h, w = img.shape[:2]
+            boxes = _read_yolo_labels(source / src_split / "labels" / f"{frame_path.stem}.txt", w, h)
+            for j, focus in enumerate(boxes):
+                crop, kept = _crop_around(img, boxes, focus, rng)
+                _write_sample(out, split, f"{frame_path.stem}_r{j}", crop, kept)
+            if not boxes or rng.random() < 0.3:  # background window: teaches what is not a plate
+                focus = (rng.uniform(0, w - CROP), rng.uniform(0, h - CROP), 1, 1)
+                crop, kept = _crop_around(img, boxes, focus, rng)
+                _write_sample(out, split, f"{frame_path.stem}_n", crop, kept)
+            n_synth = synthetic_per_frame if split == "train" else 1
+            for k in range(n_synth):
+                canvas, all_boxes = img.copy(), list(boxes)
+                focus = None
+                for _ in range(rng.choice((1, 1, 2))):
+                    _, plate = synth.random_plate(rng)
+                    width = rng.uniform(45, 260)
+                    centre = (rng.uniform(width, w - width), rng.uniform(h * 0.3, h * 0.95))
+                    canvas, quad = synth.paste_plate(canvas, synth.degrade(plate, rng), centre, width, rng)
+                    box = synth.quad_to_box(quad)
+                    all_boxes.append(box)
+                    focus = focus or box
+                canvas = synth.degrade(canvas, rng) if rng.random() < 0.3 else canvas
+                crop, kept = _crop_around(canvas, all_boxes, focus, rng)
+                _write_sample(out, split, f"{frame_path.stem}_s{k}", crop, kept)
+            if i % 50 == 0:
+                print(f"[data] {split}: {i}/{len(frames)} frames", flush=True)
+    yaml_path = out / "data.yaml"
+    yaml_path.write_text(f"path: {out}\ntrain: train/images\nval: val/images\nnames:\n  0: plate\n")
+    return yaml_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "detector_ro_dashcam")
+    parser.add_argument("--work", type=Path, default=ROOT / "build" / "detector")
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--synthetic-per-frame", type=int, default=2)
+    parser.add_argument("--arch", default="yolov8n.yaml", help="model yaml for a from-scratch start")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --work")
+    parser.add_argument("--init", type=Path, help="start from these weights (default: the shipped detector, else scratch)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    from ultralytics import YOLO
+
+    run_dir = args.work / "run"
+    last = run_dir / "weights" / "last.pt"
+    if args.resume and last.exists():
+        YOLO(str(last)).train(resume=True)
+    else:
+        yaml_path = build_dataset(args.data, args.work / "data", args.synthetic_per_frame, args.seed)
+        shipped = ROOT / "models" / "detector" / "plate_yolo.pt"
+        start = str(args.init) if args.init else str(shipped) if shipped.exists() else args.arch
+        print(f"[train] starting from {start}", flush=True)
+        YOLO(start).train(
+            data=str(yaml_path), imgsz=CROP, epochs=args.epochs, batch=args.batch, device=args.device,
+            workers=2, project=str(args.work), name="run", exist_ok=True, plots=False, seed=args.seed,
+            patience=max(10, args.epochs // 3), scale=0.6, degrees=3.0, mosaic=1.0, close_mosaic=5,
+            fliplr=0.0, amp=args.device != "cpu", verbose=False, cache="ram",
+        )
+    best = run_dir / "weights" / "best.pt"
+    export_dir = ROOT / "models" / "detector"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy(best, export_dir / "plate_yolo.pt")
+    (export_dir / "model.json").write_text(json.dumps({
+        "weights": "plate_yolo.pt", "task": "detect", "classes": ["plate"], "imgsz": 640,
+        "conf": 0.25, "iou": 0.5, "trained_by": "models/train_detector.py",
+        "training_data": ["detector_ro_dashcam (MIT)", "lapi.synth plates composited into those frames"],
+    }, indent=2) + "\n")
+    print(f"[export] {export_dir / 'plate_yolo.pt'}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""Config validation: errors name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from lapi.config import ConfigError, load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    cfg = tmp_path / "configs" / "lapi.toml"
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(text)
+    (tmp_path / "models").symlink_to(ROOT / "models")
+    return cfg
+
+
+def test_shipped_config_loads():
+    s = load_settings(ROOT / "configs" / "lapi.toml", env={})
+    assert s.port == 8080 and s.database_url is None
+    assert len(s.cameras) >= 1 and s.cameras[0].lat is not None
+    assert (s.detector_dir / "model.json").exists()
+
+
+def test_env_overrides(tmp_path):
+    s = load_settings(ROOT / "configs" / "lapi.toml",
+                      env={"LAPI_PORT": "9999", "LAPI_DATABASE_URL": "postgresql://x@localhost/y"})
+    assert s.port == 9999 and s.database_url == "postgresql://x@localhost/y"
+    with pytest.raises(ConfigError, match="^LAPI_PORT"):
+        load_settings(ROOT / "configs" / "lapi.toml", env={"LAPI_PORT": "eighty"})
+
+
+@pytest.mark.parametrize("text,key", [
+    ('[server]\nport = "80"\n', "server.port"),
+    ("[server]\nport = 70000\n", "server.port"),
+    ("[server]\nprot = 80\n", "server.prot"),
+    ("[srever]\n", "srever"),
+    ('[store]\ndatabase_url = "mysql://x"\n', "store.database_url"),
+    ('[reading]\ndevice = "tpu"\n', "reading.device"),
+    ('[reading]\ndetector_dir = "nowhere"\n', "reading.detector_dir"),
+    ('[[cameras]]\nname = "x"\n', "cameras[0].id"),
+    ('[[cameras]]\nid = "a"\nlat = 95.0\n', "cameras[0].lat"),
+    ('[[cameras]]\nid = "a"\n[[cameras]]\nid = "a"\n', "cameras[1].id"),
+    ("[server\n", "config file"),
+])
+def test_bad_config_names_the_key(tmp_path, text, key):
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, text), env={})
+    assert str(err.value).startswith(key)

@@ -1,0 +1,109 @@
+"""The reading stage with the shipped models: detector + recogniser on real pixels."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import FIXTURES, ROOT, SHARED_DATA, needs_shared_data
+from lapi.boxes import iou
+from lapi.reading.bands import band_limits, trim_bands
+from lapi.reading.detector import Detection
+from lapi.reading.pipeline import ImageDecodeError, crop_plate, decode_image
+from lapi.synth import STYLES, render_plate
+
+
+def test_fixture_frame_is_read(reader, fixture_frame):
+    data, plate = fixture_frame
+    reads, ms = reader.read_image_bytes(data)
+    assert reads, "no plate found in the synthetic fixture frame"
+    best = max(reads, key=lambda r: r.box.score)
+    assert best.plate_norm == plate
+    assert 0.0 < best.confidence <= 1.0 and len(best.char_confidences) == len(best.text)
+    assert best.crop_jpeg[:3] == b"\xff\xd8\xff"
+    assert ms > 0
+
+
+def test_recogniser_batch_matches_single(reader):
+    crops = [render_plate(t, STYLES[s], h) for t, s, h in
+             (("AB-123-CD", "eu_white", 110), ("4821 TX 62", "fr_fni_black", 60), ("KL-555-ZZ", "fr_siv", 140))]
+    crops = [trim_bands(c) for c in crops]
+    batch = reader.recognizer.recognise(crops)
+    single = [reader.recognizer.recognise([c])[0] for c in crops]
+    assert [b.text for b in batch] == [s.text for s in single]
+    assert reader.recognizer.recognise([]) == []
+
+
+def test_eu_bands_are_trimmed():
+    plate = render_plate("GV-073-KP", STYLES["fr_siv"], 110)
+    left, right = band_limits(plate)
+    assert 30 < left < 60 and plate.shape[1] - 60 < right < plate.shape[1] - 30
+    plain = render_plate("GV-073-KP", STYLES["us"], 110)
+    assert band_limits(plain) == (0, plain.shape[1])
+
+
+@pytest.mark.parametrize("data,message", [
+    (b"", "empty"), (b"GIF89a....", "signature"), (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "corrupt"),
+])
+def test_bad_images_are_refused(data, message):
+    with pytest.raises(ImageDecodeError, match=message):
+        decode_image(data)
+
+
+def test_truncated_jpeg_is_refused_or_decoded_partially():
+    ok, enc = cv2.imencode(".jpg", np.full((200, 300, 3), 127, np.uint8))
+    data = enc.tobytes()[:100]
+    with pytest.raises(ImageDecodeError):
+        decode_image(data)
+
+
+def test_crop_stays_inside_frame():
+    frame = np.zeros((100, 200, 3), np.uint8)
+    crop = crop_plate(frame, Detection(190, 95, 30, 20, 0.9))
+    assert crop.shape[0] > 0 and crop.shape[1] > 0
+
+
+def test_cli_read_prints_plate():
+    out = subprocess.run([sys.executable, "-m", "lapi.cli", "read", "--json", str(FIXTURES / "frame_GV073KP.jpg")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [r["plate_norm"] for r in result["reads"]][:1] == ["GV073KP"]
+
+
+@needs_shared_data()
+def test_real_french_photos_mostly_give_a_plate(reader):
+    """Foundation bar: on most real French photos (first 20) a read comes from the true plate's box."""
+    rows = [r for r in csv.DictReader(open(SHARED_DATA / "plates" / "manifest.csv")) if r["source"].startswith("qanastek")]
+    found = 0
+    for r in rows[:20]:
+        reads, _ = reader.read_image_bytes((SHARED_DATA / "plates" / r["file"]).read_bytes())
+        truth = (float(r["x"]), float(r["y"]), float(r["w"]), float(r["h"]))
+        found += any(iou((x.box.x, x.box.y, x.box.w, x.box.h), truth) >= 0.5 for x in reads)
+    assert found >= 11, f"the true plate was found and read on only {found} of 20 real French photos"
+
+
+def test_cli_eval_writes_json(tmp_path):
+    import shutil
+
+    for name in ("frame_GV073KP.jpg", "frame_4821TX62.jpg"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    (tmp_path / "manifest.csv").write_text(
+        "file,plate,plate_norm,country,format,x,y,w,h,source\n"
+        "frame_GV073KP.jpg,GV-073-KP,GV073KP,FR,SIV,,,,,synthetic\n"
+        "frame_4821TX62.jpg,4821 TX 62,4821TX62,FR,FNI(pre-2009),,,,,synthetic\n"
+        "missing.jpg,AB-123-CD,AB123CD,FR,SIV,10,10,100,20,synthetic\n")
+    out = subprocess.run([sys.executable, "-m", "lapi.cli", "eval", "--manifest", str(tmp_path / "manifest.csv"),
+                          "--json", str(tmp_path / "eval.json")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "[eval]" in out.stderr and "ALL" in out.stdout
+    result = json.loads((tmp_path / "eval.json").read_text())
+    assert set(result) == {"n", "capture_rate", "read_accuracy", "end_to_end", "char_accuracy",
+                           "ms_per_image_median", "by_group"}
+    assert result["n"] == 3 and result["capture_rate"] == 0.0  # only the missing image has a box
+    assert result["end_to_end"] >= 1 / 3 - 1e-4  # the SIV fixture is read exactly
+    assert set(result["by_group"]["format"]) == {"SIV", "FNI(pre-2009)"}

@@ -1,0 +1,1 @@
+"""GPS beacons: ping decoding and validation, beacon state."""

@@ -1,0 +1,112 @@
+"""Beacon pings: the one position type every beacon protocol decodes to, and its validation.
+
+Like Traccar, decoders differ per protocol but all produce :class:`Ping`; validation happens once,
+here, after decoding.  Pure code: no I/O, the clock is passed in.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+_BEACON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+MAX_SPEED_KMH = 400.0
+
+
+class PingError(ValueError):
+    """A ping that cannot be accepted; ``field`` names the offending field."""
+
+    def __init__(self, field: str, message: str, index: int | None = None) -> None:
+        self.field, self.message, self.index = field, message, index
+        where = f"ping[{index}].{field}" if index is not None else field
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Ping:
+    beacon_id: str
+    fix_time: datetime
+    lat: float
+    lon: float
+    speed_kmh: float | None = None
+    heading: float | None = None
+    altitude_m: float | None = None
+    accuracy_m: float | None = None
+    battery_pct: float | None = None
+
+
+def parse_time(value: Any, field: str = "time") -> datetime:
+    """ISO 8601 string (offset required) or Unix seconds/milliseconds -> aware UTC datetime."""
+    if isinstance(value, bool):
+        raise PingError(field, "must be an ISO 8601 time or a Unix timestamp")
+    if isinstance(value, (int, float)):
+        seconds = value / 1000.0 if value > 1e11 else float(value)
+        try:
+            return datetime.fromtimestamp(seconds, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise PingError(field, f"timestamp out of range: {value}") from None
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise PingError(field, f"not an ISO 8601 time: {value!r}") from None
+        if parsed.tzinfo is None:
+            raise PingError(field, f"time needs a UTC offset (e.g. 'Z' or '+01:00'): {value!r}")
+        return parsed.astimezone(timezone.utc)
+    raise PingError(field, "must be an ISO 8601 time or a Unix timestamp")
+
+
+def _number(obj: dict, field: str, lo: float, hi: float, required: bool = False) -> float | None:
+    value = obj.get(field)
+    if value is None:
+        if required:
+            raise PingError(field, "is required")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise PingError(field, f"must be a number, got {value!r}")
+    if not lo <= value <= hi:
+        raise PingError(field, f"must be between {lo:g} and {hi:g}, got {value:g}")
+    return float(value)
+
+
+def validate_ping(obj: Any, now: datetime, max_future_skew: timedelta = timedelta(minutes=5)) -> Ping:
+    """A JSON object -> :class:`Ping`, or :class:`PingError` naming the first bad field."""
+    if not isinstance(obj, dict):
+        raise PingError("ping", "must be a JSON object")
+    beacon_id = obj.get("beacon_id")
+    if not isinstance(beacon_id, str) or not _BEACON_ID.match(beacon_id):
+        raise PingError("beacon_id", "is required: 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+    if "time" not in obj:
+        raise PingError("time", "is required")
+    fix_time = parse_time(obj["time"])
+    if fix_time > now + max_future_skew:
+        raise PingError("time", f"is in the future ({fix_time.isoformat()} > now + {max_future_skew})")
+    lat = _number(obj, "lat", -90, 90, required=True)
+    lon = _number(obj, "lon", -180, 180, required=True)
+    return Ping(
+        beacon_id=beacon_id, fix_time=fix_time, lat=lat, lon=lon,  # type: ignore[arg-type]
+        speed_kmh=_number(obj, "speed_kmh", 0, MAX_SPEED_KMH),
+        heading=_number(obj, "heading", 0, 360),
+        altitude_m=_number(obj, "altitude_m", -500, 10000),
+        accuracy_m=_number(obj, "accuracy_m", 0, 100000),
+        battery_pct=_number(obj, "battery_pct", 0, 100),
+    )
+
+
+def validate_ping_batch(payload: Any, now: datetime, max_batch: int = 10000) -> list[Ping]:
+    """A single ping object or a list of them; all-or-nothing, so a client never half-retries."""
+    items = payload if isinstance(payload, list) else [payload]
+    if not items:
+        raise PingError("pings", "empty batch")
+    if len(items) > max_batch:
+        raise PingError("pings", f"batch of {len(items)} exceeds the maximum of {max_batch}")
+    pings = []
+    for i, item in enumerate(items):
+        try:
+            pings.append(validate_ping(item, now))
+        except PingError as err:
+            raise PingError(err.field, err.message, index=i if isinstance(payload, list) else None) from None
+    return pings

@@ -50,8 +50,7 @@ def cmd_read(args: argparse.Namespace) -> None:
         settings = load_settings(args.config)
     except ConfigError as err:
         _die(f"configuration error: {err}")
-    reader = PlateReader(settings.detector_dir, settings.recognizer_config, settings.device,
-                         settings.max_plates_per_frame)
+    reader = PlateReader.from_settings(settings)
     found = 0
     for path in args.images:
         try:
@@ -73,6 +72,20 @@ def cmd_read(args: argparse.Namespace) -> None:
         print(f"# plates found in {found} of {len(args.images)} images", file=sys.stderr)
 
 
+def _with_countries(settings, spec: str):
+    """Settings whose grammar is restricted to the countries in ``spec`` (``none``: no grammar)."""
+    from lapi import grammars
+
+    if spec.strip().lower() == "none":
+        return dataclasses.replace(settings, country_weights={})
+    codes = [c.strip().upper() for c in spec.split(",") if c.strip()]
+    unknown = [c for c in codes if c not in grammars.FORMATS]
+    if unknown:
+        _die(f"--countries: unknown country code(s) {', '.join(unknown)} (known: {', '.join(grammars.FORMATS)})")
+    weights = {c: settings.country_weights.get(c, grammars.COUNTRY_PRIORS.get(c, 1.0)) for c in codes}
+    return dataclasses.replace(settings, country_weights=weights)
+
+
 def cmd_eval(args: argparse.Namespace) -> None:
     from lapi.config import ConfigError, load_settings
     from lapi.evaluation import evaluate_manifest, format_table
@@ -84,8 +97,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
         settings = load_settings(args.config)
     except ConfigError as err:
         _die(f"configuration error: {err}")
-    reader = PlateReader(settings.detector_dir, settings.recognizer_config, settings.device,
-                         settings.max_plates_per_frame)
+    if args.countries:
+        settings = _with_countries(settings, args.countries)
+    if args.recognizer:
+        if not args.recognizer.exists():
+            _die(f"recogniser config not found: {args.recognizer}")
+        settings = dataclasses.replace(settings, recognizer_config=args.recognizer.resolve())
+    reader = PlateReader.from_settings(settings)
     result = evaluate_manifest(reader, args.manifest, args.limit, progress=not args.quiet, source_filter=args.source)
     print(format_table(result))
     if args.json:
@@ -205,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     p.add_argument("--limit", type=int, help="only the first N rows")
     p.add_argument("--source", help="only rows whose source or file path contains this (e.g. fr_dev)")
+    p.add_argument("--countries", help="override reading.countries: comma-separated codes, e.g. FR,BE,ZZ "
+                   "(priors from the config, else equal); 'none' = greedy decoding without grammar")
+    p.add_argument("--recognizer", type=Path, help="override reading.recognizer_config (a models/ocr/*.json)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--config", type=Path)
     p.set_defaults(func=cmd_eval)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lapi import grammars
 from lapi.cameras import Camera
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +35,8 @@ class Settings:
     device: str = "cpu"
     max_plates_per_frame: int = 8
     reading_threads: int = 1
+    # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
+    country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
 
 
@@ -41,7 +44,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"host": str, "port": int, "max_frame_bytes": int},
     "store": {"database_url": str, "data_dir": str},
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
-                "max_plates_per_frame": int, "reading_threads": int},
+                "max_plates_per_frame": int, "reading_threads": int, "countries": dict},
 }
 _CAMERA_KEYS = {"id": str, "name": str, "lat": (int, float), "lon": (int, float), "heading": (int, float), "road": str}
 
@@ -88,6 +91,20 @@ def parse_cameras(raw: Any) -> tuple[Camera, ...]:
         cams.append(Camera(id=item["id"], name=item.get("name", ""), lat=item.get("lat"), lon=item.get("lon"),
                            heading=item.get("heading"), road=item.get("road", "")))
     return tuple(cams)
+
+
+def parse_country_weights(raw: Any) -> dict[str, float]:
+    """``reading.countries``: ISO code -> prior weight (> 0) of plates from that country."""
+    weights: dict[str, float] = {}
+    for code, weight in raw.items():
+        key = f"reading.countries.{code}"
+        if code.upper() not in grammars.FORMATS:
+            raise ConfigError(f"{key}: unknown country (known: {', '.join(grammars.FORMATS)})")
+        _check_type(key, weight, (int, float))
+        if not 0 < weight <= 1000:
+            raise ConfigError(f"{key}: must be a weight > 0, got {weight!r}")
+        weights[code.upper()] = float(weight)
+    return weights
 
 
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -154,5 +171,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         detector_dir=detector_dir, recognizer_config=recognizer_config, device=device,
         max_plates_per_frame=values.get("max_plates_per_frame", 8),
         reading_threads=values.get("reading_threads", 1),
+        country_weights=parse_country_weights(values["countries"]) if "countries" in values
+        else dict(grammars.COUNTRY_PRIORS),
         cameras=parse_cameras(raw.get("cameras", [])),
     )

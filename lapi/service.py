@@ -34,8 +34,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         for cam in settings.cameras:
             await store.upsert_camera(cam)
         log.info("loading detector %s and recogniser %s", settings.detector_dir, settings.recognizer_config)
-        reader = PlateReader(settings.detector_dir, settings.recognizer_config, settings.device,
-                             settings.max_plates_per_frame)
+        reader = PlateReader.from_settings(settings)
         app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()

@@ -15,6 +15,7 @@ Exports ``models/detector/plate_yolo.pt`` and its ``model.json``.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import random
@@ -32,6 +33,7 @@ from lapi import synth  # noqa: E402
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 CROP = 320
+INFER_SIZE = 640  # model.json imgsz: the long side frames are scaled to at inference
 
 
 def _read_yolo_labels(path: Path, w: int, h: int) -> list[tuple[float, float, float, float]]:
@@ -69,8 +71,37 @@ def _write_sample(out: Path, split: str, name: str, img: np.ndarray, boxes: list
     (out / split / "labels" / f"{name}.txt").write_text("\n".join(lines))
 
 
-def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int) -> Path:
-    """Write the crop dataset and its data.yaml; returns the yaml path."""
+def _frames(source: Path, src_split: str, manifest: Path | None, manifest_sources: list[str]):
+    """(name, image path, boxes loader) of every training frame: dash-cam frames, then manifest photos."""
+    for frame_path in sorted((source / src_split / "images").glob("*.jpg")):
+        label = source / src_split / "labels" / f"{frame_path.stem}.txt"
+        yield frame_path.stem, frame_path, lambda w, h, label=label: _read_yolo_labels(label, w, h)
+    if manifest is None or src_split != "train":
+        return
+    for row in csv.DictReader(manifest.open()):
+        if row["file"].split("/")[0] in manifest_sources and row["w"]:
+            box = (float(row["x"]), float(row["y"]), float(row["w"]), float(row["h"]))
+            yield f"m_{Path(row['file']).stem}", manifest.parent / row["file"], lambda w, h, box=box: [box]
+
+
+def _rescale(img: np.ndarray, boxes: list, long_side: int) -> tuple[np.ndarray, list]:
+    """The frame as the detector sees it at inference (long side = its imgsz), boxes scaled alike."""
+    h, w = img.shape[:2]
+    s = long_side / max(h, w)
+    if s >= 1:
+        return img, boxes
+    small = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    return small, [(x * s, y * s, bw * s, bh * s) for x, y, bw, bh in boxes]
+
+
+def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, manifest: Path | None = None,
+                  manifest_sources: list[str] | None = None) -> Path:
+    """Write the crop dataset and its data.yaml; returns the yaml path.
+
+    Each frame is first scaled as inference scales it (long side = INFER_SIZE), so that plates
+    in training windows have the pixel size the detector meets in service; half of the dash-cam
+    frames also give a window at full resolution (cameras set to a larger imgsz, very distant plates).
+    """
     rng = random.Random(seed)
     if out.exists():
         shutil.rmtree(out)
@@ -78,16 +109,21 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int) 
         (out / split / "images").mkdir(parents=True)
         (out / split / "labels").mkdir(parents=True)
     for split, src_split in (("train", "train"), ("val", "valid")):
-        frames = sorted((source / src_split / "images").glob("*.jpg"))
-        for i, frame_path in enumerate(frames):
-            img = cv2.imread(str(frame_path))
-            if img is None:
+        frames = list(_frames(source, src_split, manifest, manifest_sources or []))
+        for i, (stem, frame_path, load_boxes) in enumerate(frames):
+            full = cv2.imread(str(frame_path))
+            if full is None:
                 continue
+            full_boxes = load_boxes(full.shape[1], full.shape[0])
+            img, boxes = _rescale(full, full_boxes, INFER_SIZE)
             h, w = img.shape[:2]
-            boxes = _read_yolo_labels(source / src_split / "labels" / f"{frame_path.stem}.txt", w, h)
+            frame_path = Path(stem)
             for j, focus in enumerate(boxes):
                 crop, kept = _crop_around(img, boxes, focus, rng)
                 _write_sample(out, split, f"{frame_path.stem}_r{j}", crop, kept)
+            if split == "train" and not stem.startswith("m_") and full_boxes and rng.random() < 0.5:
+                crop, kept = _crop_around(full, full_boxes, rng.choice(full_boxes), rng)
+                _write_sample(out, split, f"{frame_path.stem}_f", crop, kept)
             if not boxes or rng.random() < 0.3:  # background window: teaches what is not a plate
                 focus = (rng.uniform(0, w - CROP), rng.uniform(0, h - CROP), 1, 1)
                 crop, kept = _crop_around(img, boxes, focus, rng)
@@ -98,7 +134,7 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int) 
                 focus = None
                 for _ in range(rng.choice((1, 1, 2))):
                     _, plate = synth.random_plate(rng)
-                    width = rng.uniform(45, 260)
+                    width = rng.uniform(25, 200)
                     centre = (rng.uniform(width, w - width), rng.uniform(h * 0.3, h * 0.95))
                     canvas, quad = synth.paste_plate(canvas, synth.degrade(plate, rng), centre, width, rng)
                     box = synth.quad_to_box(quad)
@@ -118,6 +154,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "detector_ro_dashcam")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "detector")
+    parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "plates" / "manifest.csv",
+                        help="photos with plate boxes; only --manifest-sources folders are trained on")
+    parser.add_argument("--manifest-sources", default="openalpr_us,openalpr_br",
+                        help="manifest folders used for training (fr_dev and openalpr_eu stay held out for lapi eval)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--synthetic-per-frame", type=int, default=2)
@@ -135,7 +175,9 @@ def main() -> None:
     if args.resume and last.exists():
         YOLO(str(last)).train(resume=True)
     else:
-        yaml_path = build_dataset(args.data, args.work / "data", args.synthetic_per_frame, args.seed)
+        manifest = args.manifest if args.manifest.exists() and args.manifest_sources else None
+        yaml_path = build_dataset(args.data, args.work / "data", args.synthetic_per_frame, args.seed, manifest,
+                                  [s.strip() for s in args.manifest_sources.split(",") if s.strip()])
         shipped = ROOT / "models" / "detector" / "plate_yolo.pt"
         start = str(args.init) if args.init else str(shipped) if shipped.exists() else args.arch
         print(f"[train] starting from {start}", flush=True)
@@ -152,7 +194,9 @@ def main() -> None:
     (export_dir / "model.json").write_text(json.dumps({
         "weights": "plate_yolo.pt", "task": "detect", "classes": ["plate"], "imgsz": 640,
         "conf": 0.25, "iou": 0.5, "trained_by": "models/train_detector.py",
-        "training_data": ["detector_ro_dashcam (MIT)", "lapi.synth plates composited into those frames"],
+        "training_data": ["detector_ro_dashcam (MIT)", "lapi.synth plates composited into those frames",
+                          *(f"plates/{s} (photos with boxes)" for s in args.manifest_sources.split(",") if s)],
+        "held_out": "plates/fr_dev and plates/openalpr_eu are never trained on",
     }, indent=2) + "\n")
     print(f"[export] {export_dir / 'plate_yolo.pt'}", flush=True)
 

@@ -82,7 +82,7 @@ def settings():
 def reader(settings):
     from lapi.reading.pipeline import PlateReader
 
-    return PlateReader(settings.detector_dir, settings.recognizer_config, "cpu")
+    return PlateReader.from_settings(settings)
 
 
 @pytest_asyncio.fixture

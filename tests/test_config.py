@@ -43,9 +43,20 @@ def test_env_overrides(tmp_path):
     ('[[cameras]]\nname = "x"\n', "cameras[0].id"),
     ('[[cameras]]\nid = "a"\nlat = 95.0\n', "cameras[0].lat"),
     ('[[cameras]]\nid = "a"\n[[cameras]]\nid = "a"\n', "cameras[1].id"),
+    ('[reading]\ncountries = { FR = 0.9, XX = 0.1 }\n', "reading.countries.XX"),
+    ('[reading]\ncountries = { FR = 0 }\n', "reading.countries.FR"),
+    ('[reading]\ncountries = { FR = "high" }\n', "reading.countries.FR"),
+    ('[reading]\ncountries = "FR"\n', "reading.countries"),
     ("[server\n", "config file"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, key):
     with pytest.raises(ConfigError) as err:
         load_settings(write(tmp_path, text), env={})
     assert str(err.value).startswith(key)
+
+
+def test_country_weights_default_and_override(tmp_path):
+    assert load_settings(ROOT / "configs" / "lapi.toml", env={}).country_weights["FR"] > 0.5
+    s = load_settings(write(tmp_path, '[reading]\ncountries = { fr = 3, ZZ = 1 }\n'), env={})
+    assert s.country_weights == {"FR": 3.0, "ZZ": 1.0}
+    assert load_settings(write(tmp_path / "b", "[reading]\ncountries = {}\n"), env={}).country_weights == {}

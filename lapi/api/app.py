@@ -106,7 +106,8 @@ def _alert_payload(camera: Camera, stored: StoredRead, hit_id: int) -> dict[str,
     return {
         "type": "hit", "hit_id": hit_id, "read_id": stored.id, "read_at": stored.read_at.isoformat(),
         "camera_id": camera.id, "camera_name": camera.name, "lat": camera.lat, "lon": camera.lon,
-        "plate": stored.read.text, "plate_norm": stored.read.plate_norm, "confidence": stored.read.confidence,
+        "plate": stored.read.text, "plate_norm": stored.read.plate_norm, "country": stored.read.country,
+        "plate_format": stored.read.format_name, "confidence": stored.read.confidence,
         "match_type": hit.match.match_type, "list": entry.list_name, "entry_id": entry.id,
         "category": entry.category, "reason": entry.reason, "priority": entry.priority,
     }

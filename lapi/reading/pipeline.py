@@ -7,12 +7,14 @@ evaluation command all read through :class:`PlateReader`.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from lapi.config import Settings
 from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.bands import trim_bands
 from lapi.reading.detector import Detection, PlateDetector
@@ -29,16 +31,19 @@ class ImageDecodeError(ValueError):
 class PlateRead:
     """One plate found in a frame."""
 
-    text: str  # as read, in the plate alphabet
+    text: str  # as printed on the plate when a format fits ("GV-073-KP"), else as read
     plate_norm: str  # A-Z0-9 form used for matching and queries
     confidence: float
     char_confidences: tuple[float, ...]
     box: Detection
     crop_jpeg: bytes = field(repr=False)
+    country: str | None = None  # country of the plate format the read fits
+    format_name: str | None = None
 
     def as_dict(self) -> dict:
         return {
-            "text": self.text, "plate_norm": self.plate_norm, "confidence": self.confidence,
+            "text": self.text, "plate_norm": self.plate_norm, "country": self.country,
+            "plate_format": self.format_name, "confidence": self.confidence,
             "char_confidences": list(self.char_confidences),
             "box": {"x": self.box.x, "y": self.box.y, "w": self.box.w, "h": self.box.h},
             "detector_score": self.box.score,
@@ -74,10 +79,15 @@ class PlateReader:
     """Detector + recogniser, loaded once and shared by every request."""
 
     def __init__(self, detector_dir: Path, recognizer_config: Path, device: str = "cpu",
-                 max_plates_per_frame: int = 8) -> None:
+                 max_plates_per_frame: int = 8, country_weights: Mapping[str, float] | None = None) -> None:
         self.detector = PlateDetector(detector_dir, device=device)
-        self.recognizer = PlateRecognizer(recognizer_config, device=device)
+        self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights)
         self.max_plates_per_frame = max_plates_per_frame
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PlateReader":
+        return cls(settings.detector_dir, settings.recognizer_config, settings.device, settings.max_plates_per_frame,
+                   settings.country_weights or None)
 
     def read_frames(self, frames: list[np.ndarray]) -> list[list[PlateRead]]:
         """Reads for each frame; fragments that cannot be a plate are dropped."""
@@ -100,8 +110,8 @@ class PlateReader:
             if not is_plausible_plate(norm):
                 continue
             ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            out[owner].append(PlateRead(rec.text, norm, rec.confidence, rec.char_confidences, det,
-                                        jpeg.tobytes() if ok else b""))
+            out[owner].append(PlateRead(rec.display or rec.text, norm, rec.confidence, rec.char_confidences, det,
+                                        jpeg.tobytes() if ok else b"", rec.country, rec.format_name))
         return list(zip(detections, out))
 
     def read_image_bytes(self, data: bytes) -> tuple[list[PlateRead], float]:

@@ -16,12 +16,16 @@ import importlib
 import importlib.util
 import json
 from collections import OrderedDict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+
+from lapi import grammars
+from lapi.reading.ctc import TemplateBank, decode_batch
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,9 @@ class Recognition:
     text: str
     char_confidences: tuple[float, ...]
     confidence: float
+    country: str | None = None  # country of the plate format the text fits (None: no known format)
+    format_name: str | None = None
+    display: str = ""  # as printed on the plate, e.g. "GV-073-KP"; the bare text when no format fits
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,9 @@ def _network_module(network: str):
 class PlateRecognizer:
     """Batched CTC recognition of plate crops with a plate-alphabet decode."""
 
-    def __init__(self, config_path: Path, device: str = "cpu") -> None:
+    def __init__(self, config_path: Path, device: str = "cpu",
+                 country_weights: Mapping[str, float] | None = None) -> None:
+        """``country_weights``: plate formats to decode into and their priors (None: greedy, no grammar)."""
         self.config = RecognizerConfig.load(config_path)
         self.device = torch.device(device)
         num_class = len(self.config.characters) + 1  # CTC blank at index 0
@@ -98,6 +107,10 @@ class PlateRecognizer:
         model.load_state_dict(state)
         self.model = model.to(self.device).eval()
         self._build_alphabet_map()
+        self.bank = None
+        if country_weights is not None:
+            formats = grammars.formats_for(list(country_weights))
+            self.bank = TemplateBank.build(formats, self.config.plate_alphabet, country_weights).to(self.device)
 
     def _build_alphabet_map(self) -> None:
         """For each plate character, the network classes whose scores it sums (upper + lower case)."""
@@ -147,8 +160,16 @@ class PlateRecognizer:
         """Read every crop; an empty list in, an empty list out."""
         if not crops:
             return []
-        log_probs = self.plate_log_probs(crops).cpu()
-        return [greedy_ctc_decode(lp, self.config.plate_alphabet) for lp in log_probs]
+        log_probs = self.plate_log_probs(crops)
+        if self.bank is None:
+            return [greedy_ctc_decode(lp, self.config.plate_alphabet) for lp in log_probs.cpu()]
+        out = []
+        for d in decode_batch(log_probs, self.bank):
+            fmt = d.format if d.format is not None and d.format.country != grammars.GENERIC else None
+            out.append(Recognition(d.text, d.char_confidences, d.confidence,
+                                   country=fmt.country if fmt else None, format_name=fmt.name if fmt else None,
+                                   display=fmt.display(d.text) if fmt else d.text))
+        return out
 
 
 def greedy_ctc_decode(log_probs: torch.Tensor, alphabet: str) -> Recognition:
@@ -165,4 +186,4 @@ def greedy_ctc_decode(log_probs: torch.Tensor, alphabet: str) -> Recognition:
             confs[-1] = max(confs[-1], score)
         prev = label
     confidence = float(np.prod(confs)) ** (1 / len(confs)) if confs else 0.0
-    return Recognition("".join(text), tuple(round(c, 4) for c in confs), round(confidence, 4))
+    return Recognition("".join(text), tuple(round(c, 4) for c in confs), round(confidence, 4), display="".join(text))

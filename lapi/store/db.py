@@ -114,10 +114,10 @@ class Store:
                 entries = [WatchEntry(*row) for row in await cur.fetchall()]
                 for read in reads:
                     cur = await conn.execute(
-                        "INSERT INTO plate_reads (read_at, camera_id, plate_text, plate_norm, confidence,"
-                        " char_confidences, box_x, box_y, box_w, box_h, detector_score, crop_jpeg, lat, lon, heading)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                        (read_at, camera_id, read.text, read.plate_norm, read.confidence, list(read.char_confidences),
+                        "INSERT INTO plate_reads (read_at, camera_id, plate_text, plate_norm, country, plate_format,"
+                        " confidence, char_confidences, box_x, box_y, box_w, box_h, detector_score, crop_jpeg, lat, lon,"
+                        " heading) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                        (read_at, camera_id, read.text, read.plate_norm, read.country, read.format_name, read.confidence, list(read.char_confidences),
                          read.box.x, read.box.y, read.box.w, read.box.h, read.box.score, read.crop_jpeg or None,
                          lat, lon, heading))
                     read_id = (await cur.fetchone())[0]
@@ -136,7 +136,7 @@ class Store:
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
-                "SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.confidence,"
+                "SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
                 " r.box_x, r.box_y, r.box_w, r.box_h, coalesce(r.lat, c.lat) AS lat, coalesce(r.lon, c.lon) AS lon,"
                 " EXISTS (SELECT 1 FROM hits h WHERE h.read_id = r.id AND h.read_at = r.read_at) AS hit"
                 " FROM plate_reads r JOIN cameras c ON c.id = r.camera_id"

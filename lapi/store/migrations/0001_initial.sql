@@ -19,6 +19,8 @@ CREATE TABLE plate_reads (
     camera_id        text NOT NULL REFERENCES cameras (id),
     plate_text       text NOT NULL,
     plate_norm       text NOT NULL,
+    country          text,                 -- country of the plate format the read fits (NULL: none)
+    plate_format     text,
     confidence       real NOT NULL,
     char_confidences real[] NOT NULL DEFAULT '{}',
     box_x            integer NOT NULL,

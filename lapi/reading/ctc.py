@@ -1,0 +1,242 @@
+"""Grammar-constrained CTC decoding, batched as tensor operations.
+
+Greedy CTC decoding takes the arg-max class at every time step; on plates it happily reads "0" for
+"O" where the format only allows a letter, or drops a character.  Here each plate format is a
+fixed-length template of allowed characters per position (:mod:`lapi.grammars`), and for every
+template we find the single best CTC alignment (Viterbi) whose collapsed string fits it.  The
+template scores, plus a log prior per format, say which registration the network's scores support
+best.
+
+Everything runs on whole batches: ``(plates, templates, positions, characters)`` tensors advanced
+one time step at a time, so the same code serves one plate on a CPU or a thousand on a GPU.  There
+is no per-plate Python in the loop.
+
+States of the alignment after ``k`` characters: ``blank[k]`` (a blank frame after the k-th
+character, or before the first) and ``emit[k-1, c]`` (frames emitting character ``c`` as the k-th
+character).  A character may follow the same character only through a blank, as CTC collapse
+requires; the best and second-best previous character make that rule a tensor operation.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lapi.grammars import PlateFormat
+
+NEG = -1.0e9  # log-probability of an impossible state (finite, so sums stay comparable)
+
+
+@dataclass(frozen=True)
+class TemplateBank:
+    """The formats a deployment accepts, compiled to tensors for one plate alphabet."""
+
+    formats: tuple[PlateFormat, ...]
+    alphabet: str
+    allowed: torch.Tensor  # (templates, max_len, chars) bool: character c allowed at position j
+    lengths: torch.Tensor  # (templates,) long
+    log_prior: torch.Tensor  # (templates,) float
+
+    @classmethod
+    def build(cls, formats: Sequence[PlateFormat], alphabet: str,
+              country_weights: Mapping[str, float] | None = None) -> "TemplateBank":
+        """Compile ``formats``; a template's prior is its format prior within its country times the country's weight.
+
+        ``country_weights`` expresses where the cameras stand (mostly French plates on French roads);
+        countries missing from it get the smallest weight given, or 1 when none is given.
+        """
+        if not formats:
+            raise ValueError("at least one plate format is needed")
+        max_len = max(len(f.slots) for f in formats)
+        allowed = torch.zeros(len(formats), max_len, len(alphabet), dtype=torch.bool)
+        for m, fmt in enumerate(formats):
+            for j, chars in enumerate(fmt.slots):
+                for ch in chars:
+                    if ch not in alphabet:
+                        raise ValueError(f"format {fmt.country}/{fmt.name}: character {ch!r} not in the alphabet")
+                    allowed[m, j, alphabet.index(ch)] = True
+        weights = dict(country_weights or {})
+        floor = min(weights.values()) if weights else 1.0
+        per_country: dict[str, float] = {}
+        for fmt in formats:
+            per_country[fmt.country] = per_country.get(fmt.country, 0.0) + fmt.prior
+        log_prior = torch.tensor([
+            math.log(fmt.prior / per_country[fmt.country]) + math.log(weights.get(fmt.country, floor))
+            for fmt in formats
+        ])
+        lengths = torch.tensor([len(f.slots) for f in formats])
+        return cls(tuple(formats), alphabet, allowed, lengths, log_prior)
+
+    def to(self, device: torch.device | str) -> "TemplateBank":
+        return TemplateBank(self.formats, self.alphabet, self.allowed.to(device), self.lengths.to(device),
+                            self.log_prior.to(device))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """The best reading of one plate under the grammar."""
+
+    text: str
+    format: PlateFormat | None
+    char_confidences: tuple[float, ...]
+    confidence: float
+    log_score: float  # Viterbi log-probability of the alignment (without the prior)
+
+
+def _step(blank: torch.Tensor, emit: torch.Tensor, lp_blank: torch.Tensor, lp_chars: torch.Tensor,
+          char_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Advance every alignment by one frame.
+
+    Shapes: ``blank`` (N, M, L+1), ``emit`` (N, M, L, C), ``lp_blank`` (N,), ``lp_chars`` (N, C),
+    ``char_mask`` (M, L, C) or (N, M, L, C) with 0 where allowed and NEG elsewhere.  Returns the new states and the
+    back-pointer tensors of this frame.
+    """
+    n, m, length, c = emit.shape
+    top = emit.topk(2, dim=-1)
+    best_v, best_i = top.values[..., 0], top.indices[..., 0]  # (N, M, L)
+    second_v = top.values[..., 1]
+    # entering position j from a different character at position j-1 (j >= 1)
+    chars = torch.arange(c, device=emit.device)
+    same = best_i[:, :, :-1, None] == chars
+    prev_v = torch.where(same, second_v[:, :, :-1, None], best_v[:, :, :-1, None])
+    prev_i = torch.where(same, top.indices[:, :, :-1, 1, None], best_i[:, :, :-1, None])
+    prev_v = torch.cat([emit.new_full((n, m, 1, c), NEG), prev_v], dim=2)
+    prev_i = torch.cat([prev_i.new_zeros((n, m, 1, c)), prev_i], dim=2)
+    from_blank = blank[:, :, :length, None].expand(n, m, length, c)
+    stacked = torch.stack([emit, from_blank, prev_v])  # 0 stay, 1 after a blank, 2 after another char
+    best_src, src = stacked.max(dim=0)
+    new_emit = (best_src + lp_chars[:, None, None, :] + char_mask).clamp_min(NEG)
+    blank_from_emit = torch.cat([blank.new_full((n, m, 1), NEG), best_v], dim=2)
+    blank_src = blank_from_emit > blank
+    new_blank = (torch.maximum(blank, blank_from_emit) + lp_blank[:, None, None]).clamp_min(NEG)
+    return new_blank, new_emit, (src.to(torch.uint8), prev_i.to(torch.uint8), blank_src, best_i.to(torch.uint8))
+
+
+def _initial(n: int, m: int, length: int, c: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    blank = like.new_full((n, m, length + 1), NEG)
+    blank[:, :, 0] = 0.0
+    return blank, like.new_full((n, m, length, c), NEG)
+
+
+def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per (plate, template): best score of a complete alignment, and whether it ends in a character."""
+    n, m = blank.shape[:2]
+    idx = lengths.view(1, m, 1).expand(n, m, 1)
+    end_blank = blank.gather(2, idx).squeeze(2)
+    last_emit = emit.max(dim=-1).values.gather(2, (idx - 1).clamp_min(0)).squeeze(2)
+    return torch.maximum(end_blank, last_emit), last_emit > end_blank
+
+
+def template_scores(log_probs: torch.Tensor, bank: TemplateBank) -> torch.Tensor:
+    """(N, M) Viterbi log-probability of the best alignment of each plate within each template.
+
+    ``log_probs``: (N, T, 1 + len(alphabet)) with the CTC blank at index 0.
+    """
+    n, t_len, _ = log_probs.shape
+    m, length, c = bank.allowed.shape
+    char_mask = torch.where(bank.allowed, 0.0, NEG).to(log_probs.dtype)
+    blank, emit = _initial(n, m, length, c, log_probs)
+    for t in range(t_len):
+        blank, emit, _ = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
+    return _final_scores(blank, emit, bank.lengths)[0]
+
+
+def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
+                          template_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Best string of each plate ``i`` within its template ``template_index[i]``, by back-tracking.
+
+    Returns ``labels`` (N, L) alphabet indices (-1 past the template's length), per-character
+    confidences (N, L) (the highest posterior among the frames emitting it) and scores (N,).
+    """
+    n, t_len, _ = log_probs.shape
+    allowed = bank.allowed[template_index]  # (N, L, C)
+    lengths = bank.lengths[template_index]
+    length, c = allowed.shape[1:]
+    char_mask = torch.where(allowed, 0.0, NEG).to(log_probs.dtype)[:, None]  # (N, 1, L, C): one template per plate
+    blank, emit = _initial(n, 1, length, c, log_probs)
+    pointers = []
+    for t in range(t_len):
+        blank, emit, ptr = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
+        pointers.append(ptr)
+    scores, ends_in_char = _final_per_plate(blank, emit, lengths)
+    rows = torch.arange(n, device=log_probs.device)
+    labels = torch.full((n, length), -1, dtype=torch.long, device=log_probs.device)
+    confs = torch.zeros((n, length), dtype=log_probs.dtype, device=log_probs.device)
+    # state: in_emit (bool), k = characters completed (blank) or position index (emit), ch = character
+    in_emit = ends_in_char.clone()
+    k = torch.where(in_emit, lengths - 1, lengths)
+    last_emit = emit[rows, 0, (lengths - 1).clamp_min(0)]  # (N, C)
+    ch = last_emit.argmax(dim=-1)
+    probs = log_probs.exp()
+    for t in range(t_len - 1, -1, -1):
+        src, prev_i, blank_src, best_i = pointers[t]
+        # record the character of emitting states
+        pos = k.clamp(0, length - 1)
+        p = probs[rows, t, 1 + ch]
+        labels[rows[in_emit], pos[in_emit]] = ch[in_emit]
+        upd = in_emit & (p > confs[rows, pos])
+        confs[rows[upd], pos[upd]] = p[upd]
+        # move to the state at t-1
+        e_src = src[rows, 0, pos, ch].long()
+        e_prev = prev_i[rows, 0, pos, ch].long()
+        b_src = blank_src[rows, 0, k.clamp(0, length)]
+        b_char = best_i[rows, 0, (k - 1).clamp(0, length - 1)].long()
+        new_in_emit = torch.where(in_emit, e_src != 1, b_src)
+        new_k = torch.where(in_emit, torch.where(e_src == 0, k, torch.where(e_src == 1, k, k - 1)),
+                            torch.where(b_src, k - 1, k))
+        new_ch = torch.where(in_emit, torch.where(e_src == 2, e_prev, ch), torch.where(b_src, b_char, ch))
+        in_emit, k, ch = new_in_emit, new_k, new_ch
+    return labels, confs, scores
+
+
+def _final_per_plate(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like :func:`_final_scores` when each plate has its own template (template axis of size 1)."""
+    n = blank.shape[0]
+    rows = torch.arange(n, device=blank.device)
+    end_blank = blank[rows, 0, lengths]
+    last_emit = emit[rows, 0, (lengths - 1).clamp_min(0)].max(dim=-1).values
+    return torch.maximum(end_blank, last_emit), last_emit > end_blank
+
+
+def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int = 3) -> list[Decoded]:
+    """The best registration of every plate: template scores plus priors pick the format, back-tracking the string.
+
+    A format's extra rules (excluded series, department ranges) cannot be expressed per position;
+    a string that breaks them sends its plate to its next-best template, up to ``max_fallbacks`` times.
+    """
+    n = log_probs.shape[0]
+    if n == 0:
+        return []
+    bank = bank.to(log_probs.device)
+    ranked = (template_scores(log_probs, bank) + bank.log_prior).argsort(dim=1, descending=True)
+    results: list[Decoded | None] = [None] * n
+    pending = torch.arange(n, device=log_probs.device)
+    for attempt in range(min(max_fallbacks + 1, ranked.shape[1])):
+        template_index = ranked[pending, attempt]
+        labels, confs, scores = decode_with_templates(log_probs[pending], bank, template_index)
+        labels, confs, scores = labels.tolist(), confs.tolist(), scores.tolist()
+        still = []
+        for row, plate in enumerate(pending.tolist()):
+            fmt = bank.formats[int(template_index[row])]
+            chars = [bank.alphabet[i] for i in labels[row] if i >= 0]
+            text = "".join(chars)
+            char_conf = tuple(round(c, 4) for c in confs[row][: len(chars)])
+            decoded = Decoded(text, fmt, char_conf, _geometric_mean(char_conf), scores[row])
+            if fmt.accepts(text) or results[plate] is None:
+                results[plate] = decoded
+            if not fmt.accepts(text):
+                still.append(plate)
+        if not still:
+            break
+        pending = torch.tensor(still, device=log_probs.device)
+    return [r if r is not None and r.format is not None and r.format.accepts(r.text)
+            else Decoded(r.text, None, r.char_confidences, r.confidence, r.log_score) for r in results]
+
+
+def _geometric_mean(values: Sequence[float]) -> float:
+    if not values or min(values) <= 0:
+        return 0.0
+    return round(math.exp(sum(math.log(v) for v in values) / len(values)), 4)

@@ -19,6 +19,7 @@ from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.bands import trim_bands
 from lapi.reading.detector import Detection, PlateDetector
 from lapi.reading.recognizer import PlateRecognizer
+from lapi.reading.rectify import deskew
 
 MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
 
@@ -75,6 +76,11 @@ def crop_plate(frame: np.ndarray, box: Detection, margin_x: float = 0.04, margin
     return frame[y0:y1, x0:x1]
 
 
+def prepare_crop(crop: np.ndarray) -> np.ndarray:
+    """What the recogniser is given: the crop levelled, then stripped of its blue side bands."""
+    return trim_bands(deskew(crop))
+
+
 class PlateReader:
     """Detector + recogniser, loaded once and shared by every request."""
 
@@ -103,7 +109,7 @@ class PlateReader:
                 if crop.size:
                     crops.append((crop, det))
                     owners.append(i)
-        recognitions = self.recognizer.recognise([trim_bands(c) for c, _ in crops])
+        recognitions = self.recognizer.recognise([prepare_crop(c) for c, _ in crops])
         out: list[list[PlateRead]] = [[] for _ in frames]
         for owner, (crop, det), rec in zip(owners, crops, recognitions):
             norm = normalise_plate(rec.text)

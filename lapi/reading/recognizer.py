@@ -5,9 +5,10 @@ fast-plate-ocr.  The network is EasyOCR's own (``easyocr.model``), so a model th
 loadable by ``easyocr.Reader`` as a custom recognition network.
 
 Why not ``easyocr.Reader.recognize``: it resizes with PIL per crop and decodes in Python per string.
-Here a batch of crops goes through the network in one forward pass and the CTC decode is restricted
-to plate characters (A-Z0-9, upper and lower case merged), which alone removes most misreads of
-punctuation and lower-case lookalikes.
+Here a batch of crops goes through the network in one forward pass; the scores are pooled to plate
+characters (A-Z0-9, upper and lower case merged, punctuation folded into blank) and decoded under
+the country grammars (:mod:`lapi.reading.ctc`), so a read is always the best string of some real
+plate format, or of the generic fallback when none fits.
 """
 
 from __future__ import annotations

@@ -1,0 +1,32 @@
+"""Plate de-skew: a rolled plate comes back level; a level one and a blank crop are left alone."""
+
+import random
+
+import cv2
+import numpy as np
+import pytest
+
+from lapi import synth
+from lapi.reading.rectify import correction_angle, deskew
+
+
+def rolled_plate(angle: float) -> np.ndarray:
+    plate = synth.render_plate("GV-073-KP", synth.STYLES["fr_siv"], 110, random.Random(0))
+    padded = cv2.copyMakeBorder(plate, 30, 30, 20, 20, cv2.BORDER_CONSTANT, value=(60, 60, 60))
+    h, w = padded.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    return cv2.warpAffine(padded, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("angle", [-12, -7, -3, 4, 9])
+def test_roll_is_undone(angle):
+    assert abs(correction_angle(rolled_plate(angle)) + angle) <= 1.0
+    assert abs(correction_angle(deskew(rolled_plate(angle)))) <= 1.0
+
+
+def test_level_plate_and_featureless_crop_are_unchanged():
+    level = rolled_plate(0)
+    assert deskew(level) is level
+    blank = np.full((40, 160, 3), 128, np.uint8)
+    assert correction_angle(blank) == 0.0 and deskew(blank) is blank
+    assert correction_angle(np.zeros((4, 4, 3), np.uint8)) == 0.0

@@ -7,12 +7,14 @@ on plates fix that on a 2-core CPU, where a from-scratch network would need days
 
 Data, generated on the fly in worker processes:
 - synthetic plate crops (``lapi.synth_ocr``) whose texts come from the country grammars
-  (``lapi.grammars``), French formats over-represented as on the roads LAPI watches;
+  (``lapi.grammars``) and US/Brazilian patterns, French formats over-represented as on the roads
+  LAPI watches;
 - real US crops of ``../shared/data/ocr_crops_us`` (the last 15 % kept out for validation).
 The French and openalpr photos of ``../shared/data/plates`` are never trained on: they are the
 evaluation sets of ``lapi eval``.
 
-Crops go through exactly the inference preprocessing (``trim_bands``, grey, height 64).  The output
+Crops go through exactly the inference preprocessing (``prepare_crop``: de-skew and band trimming,
+then grey, height 64).  The output
 layer is cut down to blank + A-Z0-9 and initialised from the stock upper-case and digit rows.
 
     python models/train_recognizer.py --steps 3000            # train, checkpoint, export
@@ -42,8 +44,8 @@ from torch.utils.data import DataLoader, IterableDataset
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lapi import grammars, synth_ocr  # noqa: E402
-from lapi.reading.bands import trim_bands  # noqa: E402
+from lapi import synth_ocr  # noqa: E402
+from lapi.reading.pipeline import prepare_crop  # noqa: E402
 from lapi.reading.recognizer import PlateRecognizer, RecognizerConfig, _network_module  # noqa: E402
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -51,14 +53,21 @@ IMG_H = 64
 MAX_W = 384
 # Countries of the synthetic texts: French plates dominate the roads to the coast; the rest are
 # the neighbours and the countries of vehicles most often seen in smuggling cases.
-COUNTRY_WEIGHTS = {"FR": 0.55, "BE": 0.05, "DE": 0.05, "NL": 0.04, "ES": 0.04, "IT": 0.04, "GB": 0.06,
-                   "PL": 0.04, "CZ": 0.03, "SK": 0.03, "RO": 0.04, "ZZ": 0.03}
+COUNTRY_WEIGHTS = {"FR": 0.50, "BE": 0.04, "DE": 0.04, "NL": 0.04, "ES": 0.04, "IT": 0.04, "GB": 0.05,
+                   "PL": 0.04, "CZ": 0.03, "SK": 0.03, "RO": 0.04, "US": 0.07, "BR": 0.04}
+
+
+def synthetic_sample(rng: random.Random, two_line_p: float = 0.12) -> tuple[np.ndarray, str]:
+    """One rendered plate crop and its text; the country drawn by COUNTRY_WEIGHTS."""
+    country = rng.choices(list(COUNTRY_WEIGHTS), weights=list(COUNTRY_WEIGHTS.values()))[0]
+    text, country, groups, separator, split = synth_ocr.random_spec(rng, country=country, two_line_p=two_line_p)
+    return synth_ocr.render_training_crop(text, country, groups, separator, rng, two_line_split=split), text
 
 
 def to_network_input(crop: np.ndarray) -> np.ndarray:
     """Grey, height IMG_H, aspect kept, width capped: the recogniser's own preprocessing."""
     if crop.ndim == 3:
-        crop = cv2.cvtColor(trim_bands(crop), cv2.COLOR_BGR2GRAY)
+        crop = cv2.cvtColor(prepare_crop(crop), cv2.COLOR_BGR2GRAY)
     h, w = crop.shape
     new_w = int(np.clip(math.ceil(IMG_H * w / max(h, 1)), IMG_H, MAX_W))
     interp = cv2.INTER_CUBIC if h < IMG_H else cv2.INTER_AREA
@@ -94,7 +103,6 @@ class PlateStream(IterableDataset):
 
     def __init__(self, real: list[tuple[Path, str]], real_fraction: float, seed: int) -> None:
         self.real, self.real_fraction, self.seed = real, real_fraction, seed
-        self.formats = grammars.formats_for(COUNTRY_WEIGHTS)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -104,10 +112,7 @@ class PlateStream(IterableDataset):
                 path, text = rng.choice(self.real)
                 img = augment_real(cv2.imread(str(path)), rng)
             else:
-                fmt, text = grammars.random_plate_text(rng, weights=COUNTRY_WEIGHTS)
-                split = fmt.two_line_split if fmt.two_line_split and rng.random() < 0.15 else None
-                img = synth_ocr.render_training_crop(text, fmt.country, fmt.groups, fmt.separator, rng,
-                                                     two_line_split=split)
+                img, text = synthetic_sample(rng)
             yield to_network_input(img), text
 
 
@@ -226,8 +231,7 @@ def main() -> None:
     val_rng = random.Random(12345)
     val_synth = []
     for _ in range(400):
-        fmt, text = grammars.random_plate_text(val_rng, weights=COUNTRY_WEIGHTS)
-        img = synth_ocr.render_training_crop(text, fmt.country, fmt.groups, fmt.separator, val_rng)
+        img, text = synthetic_sample(val_rng)
         val_synth.append((to_network_input(img), text))
     val_real_samples = [(to_network_input(cv2.imread(str(p))), t) for p, t in val_real]
 

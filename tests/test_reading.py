@@ -23,7 +23,8 @@ def test_fixture_frame_is_read(reader, fixture_frame):
     assert reads, "no plate found in the synthetic fixture frame"
     best = max(reads, key=lambda r: r.box.score)
     assert best.plate_norm == plate
-    assert 0.0 < best.confidence <= 1.0 and len(best.char_confidences) == len(best.text)
+    assert 0.0 < best.confidence <= 1.0 and len(best.char_confidences) == len(best.plate_norm)
+    assert (best.text, best.country, best.format_name) == ("GV-073-KP", "FR", "SIV")
     assert best.crop_jpeg[:3] == b"\xff\xd8\xff"
     assert ms > 0
 

@@ -30,3 +30,17 @@ def test_level_plate_and_featureless_crop_are_unchanged():
     blank = np.full((40, 160, 3), 128, np.uint8)
     assert correction_angle(blank) == 0.0 and deskew(blank) is blank
     assert correction_angle(np.zeros((4, 4, 3), np.uint8)) == 0.0
+
+
+def test_tall_crop_is_cut_to_the_text_rows():
+    from lapi.reading.rectify import level_and_tighten, text_rows
+
+    plate = synth.render_plate("GV-073-KP", synth.STYLES["fr_siv"], 60, random.Random(0))
+    rng = np.random.default_rng(0)
+    above = np.clip(rng.normal(70, 3, (80, plate.shape[1], 3)), 0, 255).astype(np.uint8)  # smooth bumper
+    tall = np.vstack([above, plate, above[:50]])
+    top, bottom = text_rows(tall)
+    assert top <= 80 + 8 and bottom >= 80 + 52, "characters must stay inside the kept rows"
+    assert bottom - top < 0.6 * tall.shape[0]
+    assert level_and_tighten(tall).shape[0] == bottom - top
+    assert level_and_tighten(plate).shape == plate.shape  # already tight: unchanged

@@ -19,7 +19,7 @@ from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.bands import trim_bands
 from lapi.reading.detector import Detection, PlateDetector
 from lapi.reading.recognizer import PlateRecognizer
-from lapi.reading.rectify import deskew
+from lapi.reading.rectify import level_and_tighten
 
 MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
 
@@ -77,8 +77,8 @@ def crop_plate(frame: np.ndarray, box: Detection, margin_x: float = 0.04, margin
 
 
 def prepare_crop(crop: np.ndarray) -> np.ndarray:
-    """What the recogniser is given: the crop levelled, then stripped of its blue side bands."""
-    return trim_bands(deskew(crop))
+    """What the recogniser is given: the crop levelled and cut to its text rows, then stripped of its blue side bands."""
+    return trim_bands(level_and_tighten(crop))
 
 
 class PlateReader:

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 _WORK_HEIGHT = 48  # the angle search runs on a copy this tall: fast, and enough for a 1-degree step
-_ANGLES = np.arange(-15.0, 15.5, 1.0)
+_ANGLES = np.arange(-25.0, 25.5, 1.0)
 
 
 def _edge_map(grey: np.ndarray) -> np.ndarray:
@@ -56,3 +56,38 @@ def deskew(crop: np.ndarray) -> np.ndarray:
     h, w = crop.shape[:2]
     m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     return cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[int, int]:
+    """Rows [top, bottom) holding the plate's characters, with a margin.
+
+    A detector's box (and a crop with margin) often leaves bumper, grille or road above and below
+    the plate; once levelled, the characters are the band of rows with the most vertical edges
+    (horizontal gradient).  Cutting to it lets the recogniser see the text at its full input height.
+    """
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    h = grey.shape[0]
+    if h < 12:
+        return 0, h
+    energy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).sum(axis=1)
+    energy = np.convolve(energy, np.ones(3) / 3, mode="same")
+    peak = int(energy.argmax())
+    if energy[peak] <= 0:
+        return 0, h
+    strong = energy >= keep * energy[peak]
+    top, bottom = peak, peak + 1
+    while top > 0 and strong[top - 1]:
+        top -= 1
+    while bottom < h and strong[bottom]:
+        bottom += 1
+    margin = int(round((bottom - top) * pad))
+    return max(0, top - margin), min(h, bottom + margin)
+
+
+def level_and_tighten(crop: np.ndarray) -> np.ndarray:
+    """De-skew, then cut to the text rows when that removes a sizeable part of the crop."""
+    levelled = deskew(crop)
+    top, bottom = text_rows(levelled)
+    if bottom - top < 0.85 * levelled.shape[0] and bottom - top >= 8:
+        return levelled[top:bottom]
+    return levelled

@@ -108,3 +108,21 @@ def test_cli_eval_writes_json(tmp_path):
     assert result["n"] == 3 and result["capture_rate"] == 0.0  # only the missing image has a box
     assert result["end_to_end"] >= 1 / 3 - 1e-4  # the SIV fixture is read exactly
     assert set(result["by_group"]["format"]) == {"SIV", "FNI(pre-2009)"}
+
+
+def test_two_line_plates_are_read_as_one_registration(reader):
+    """Motorbike plates: top and bottom line read in one pass, joined, decoded by the grammar."""
+    import random
+
+    from lapi import grammars, synth_ocr
+    from lapi.reading.pipeline import prepare_crop
+
+    rng = random.Random(11)
+    siv = next(f for f in grammars.FORMATS["FR"] if f.name == "SIV")
+    texts = [siv.random_text(rng) for _ in range(10)]
+    crops = [prepare_crop(synth_ocr.render_training_crop(t, "FR", siv.groups, siv.separator, rng,
+                                                         two_line_split=siv.two_line_split, style="fr_siv"))
+             for t in texts]
+    reads = reader.recognizer.recognise(crops)
+    exact = sum(r.text == t for r, t in zip(reads, texts))
+    assert exact >= 7, f"only {exact} of 10 two-line plates read exactly: {[r.text for r in reads]} vs {texts}"

@@ -44,3 +44,17 @@ def test_tall_crop_is_cut_to_the_text_rows():
     assert bottom - top < 0.6 * tall.shape[0]
     assert level_and_tighten(tall).shape[0] == bottom - top
     assert level_and_tighten(plate).shape == plate.shape  # already tight: unchanged
+
+
+def test_two_line_plate_splits_between_its_lines_and_one_line_does_not():
+    from lapi import synth_ocr
+    from lapi.reading.rectify import split_two_lines
+
+    rng = random.Random(5)
+    two = synth_ocr.render_training_crop("AB123CD", "FR", (2, 3, 2), "-", rng, two_line_split=5, style="fr_siv")
+    halves = split_two_lines(two)
+    assert halves is not None
+    top, bottom = halves
+    assert 0.3 < top.shape[0] / two.shape[0] < 0.7 and 0.3 < bottom.shape[0] / two.shape[0] < 0.7
+    one = synth.render_plate("AB-123-CD", synth.STYLES["fr_siv"], 60, rng)
+    assert split_two_lines(one) is None

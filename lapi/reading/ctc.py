@@ -84,6 +84,12 @@ class Decoded:
     char_confidences: tuple[float, ...]
     confidence: float
     log_score: float  # Viterbi log-probability of the alignment (without the prior)
+    log_prior: float = 0.0  # log prior of the format (country weight x format share)
+
+    @property
+    def total_score(self) -> float:
+        """What formats compete on: alignment log-probability plus format log prior."""
+        return self.log_score + self.log_prior
 
 
 def _step(blank: torch.Tensor, emit: torch.Tensor, lp_blank: torch.Tensor, lp_chars: torch.Tensor,
@@ -218,13 +224,14 @@ def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int
         template_index = ranked[pending, attempt]
         labels, confs, scores = decode_with_templates(log_probs[pending], bank, template_index)
         labels, confs, scores = labels.tolist(), confs.tolist(), scores.tolist()
+        priors = bank.log_prior[template_index].tolist()
         still = []
         for row, plate in enumerate(pending.tolist()):
             fmt = bank.formats[int(template_index[row])]
             chars = [bank.alphabet[i] for i in labels[row] if i >= 0]
             text = "".join(chars)
             char_conf = tuple(round(c, 4) for c in confs[row][: len(chars)])
-            decoded = Decoded(text, fmt, char_conf, _geometric_mean(char_conf), scores[row])
+            decoded = Decoded(text, fmt, char_conf, _geometric_mean(char_conf), scores[row], priors[row])
             if fmt.accepts(text) or results[plate] is None:
                 results[plate] = decoded
             if not fmt.accepts(text):
@@ -233,7 +240,7 @@ def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int
             break
         pending = torch.tensor(still, device=log_probs.device)
     return [r if r is not None and r.format is not None and r.format.accepts(r.text)
-            else Decoded(r.text, None, r.char_confidences, r.confidence, r.log_score) for r in results]
+            else Decoded(r.text, None, r.char_confidences, r.confidence, r.log_score, r.log_prior) for r in results]
 
 
 def _geometric_mean(values: Sequence[float]) -> float:

@@ -27,6 +27,7 @@ import torch
 
 from lapi import grammars
 from lapi.reading.ctc import TemplateBank, decode_batch
+from lapi.reading.rectify import split_two_lines
 
 
 @dataclass(frozen=True)
@@ -161,11 +162,24 @@ class PlateRecognizer:
         """Read every crop; an empty list in, an empty list out."""
         if not crops:
             return []
-        log_probs = self.plate_log_probs(crops)
         if self.bank is None:
+            log_probs = self.plate_log_probs(crops)
             return [greedy_ctc_decode(lp, self.config.plate_alphabet) for lp in log_probs.cpu()]
+        # squarish crops may be two-line plates: their lines go through the same forward pass
+        splits = [split_two_lines(c) for c in crops]
+        two_line = [i for i, s in enumerate(splits) if s is not None]
+        lines = list(crops) + [half for i in two_line for half in splits[i]]
+        log_probs = self.plate_log_probs(lines)
+        n = len(crops)
+        best = decode_batch(log_probs[:n], self.bank)
+        if two_line:
+            # top line then bottom line, read as one sequence: the grammar sees the whole registration
+            joined = torch.cat([log_probs[n::2], log_probs[n + 1::2]], dim=1)
+            for i, d in zip(two_line, decode_batch(joined, self.bank)):
+                if d.total_score > best[i].total_score:
+                    best[i] = d
         out = []
-        for d in decode_batch(log_probs, self.bank):
+        for d in best:
             fmt = d.format if d.format is not None and d.format.country != grammars.GENERIC else None
             out.append(Recognition(d.text, d.char_confidences, d.confidence,
                                    country=fmt.country if fmt else None, format_name=fmt.name if fmt else None,

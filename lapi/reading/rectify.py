@@ -75,13 +75,23 @@ def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[in
     if energy[peak] <= 0:
         return 0, h
     strong = energy >= keep * energy[peak]
-    top, bottom = peak, peak + 1
-    while top > 0 and strong[top - 1]:
-        top -= 1
-    while bottom < h and strong[bottom]:
-        bottom += 1
-    margin = int(round((bottom - top) * pad))
+    runs = _runs(strong)
+    top, bottom = next(r for r in runs if r[0] <= peak < r[1])
+    height = bottom - top
+    # a second text line of similar height close by (two-line plates) belongs to the text too
+    for r_top, r_bottom in runs:
+        gap = r_top - bottom if r_top >= bottom else top - r_bottom
+        if 0 <= gap <= 0.6 * height and r_bottom - r_top >= 0.5 * height:
+            top, bottom = min(top, r_top), max(bottom, r_bottom)
+    margin = int(round(height * pad))
     return max(0, top - margin), min(h, bottom + margin)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of each run of True values."""
+    padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
+    edges = np.flatnonzero(np.diff(padded))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
 def level_and_tighten(crop: np.ndarray) -> np.ndarray:
@@ -91,3 +101,23 @@ def level_and_tighten(crop: np.ndarray) -> np.ndarray:
     if bottom - top < 0.85 * levelled.shape[0] and bottom - top >= 8:
         return levelled[top:bottom]
     return levelled
+
+
+TWO_LINE_MAX_ASPECT = 2.0  # text block narrower than this (width / height) may be two lines
+
+
+def split_two_lines(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Top and bottom line of a square two-line plate (motorbikes), or None for a one-line crop.
+
+    The cut is the row between the lines with the fewest vertical edges, searched in the middle
+    third; each half keeps a few rows of overlap so that no glyph loses its top or bottom.
+    """
+    h, w = crop.shape[:2]
+    if h < 16 or w / h >= TWO_LINE_MAX_ASPECT:
+        return None
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    energy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).sum(axis=1)
+    lo, hi = h // 3, max(h // 3 + 1, 2 * h // 3)
+    cut = lo + int(energy[lo:hi].argmin())
+    overlap = max(1, h // 20)
+    return crop[: min(h, cut + overlap)], crop[max(0, cut - overlap):]

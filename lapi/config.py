@@ -31,7 +31,7 @@ class Settings:
     database_url: str | None = None  # None: embedded PostgreSQL
     data_dir: Path = PROJECT_ROOT / "data"
     detector_dir: Path = PROJECT_ROOT / "models" / "detector"
-    recognizer_config: Path = PROJECT_ROOT / "models" / "ocr" / "english_g2.json"
+    recognizer_config: Path = PROJECT_ROOT / "models" / "ocr" / "lapi_plate_g2.json"
     device: str = "cpu"
     max_plates_per_frame: int = 8
     reading_threads: int = 1
@@ -160,7 +160,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     detector_dir = _path(base, values.get("detector_dir", "models/detector"))
     if not (detector_dir / "model.json").exists():
         raise ConfigError(f"reading.detector_dir: no model.json in {detector_dir}")
-    recognizer_config = _path(base, values.get("recognizer_config", "models/ocr/english_g2.json"))
+    recognizer_config = _path(base, values.get("recognizer_config", "models/ocr/lapi_plate_g2.json"))
     if not recognizer_config.exists():
         raise ConfigError(f"reading.recognizer_config: {recognizer_config} does not exist")
 

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from lapi import synth_ocr  # noqa: E402
 from lapi.reading.pipeline import prepare_crop  # noqa: E402
+from lapi.reading.rectify import split_two_lines  # noqa: E402
 from lapi.reading.recognizer import PlateRecognizer, RecognizerConfig, _network_module  # noqa: E402
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -61,7 +62,15 @@ def synthetic_sample(rng: random.Random, two_line_p: float = 0.12) -> tuple[np.n
     """One rendered plate crop and its text; the country drawn by COUNTRY_WEIGHTS."""
     country = rng.choices(list(COUNTRY_WEIGHTS), weights=list(COUNTRY_WEIGHTS.values()))[0]
     text, country, groups, separator, split = synth_ocr.random_spec(rng, country=country, two_line_p=two_line_p)
-    return synth_ocr.render_training_crop(text, country, groups, separator, rng, two_line_split=split), text
+    crop = synth_ocr.render_training_crop(text, country, groups, separator, rng, two_line_split=split)
+    if split:
+        # two-line plates are read line by line at inference (lapi.reading.rectify.split_two_lines):
+        # train on one of the lines, cut the same way
+        halves = split_two_lines(prepare_crop(crop))
+        if halves is not None:
+            top = rng.random() < 0.5
+            return (halves[0], text[:split]) if top else (halves[1], text[split:])
+    return crop, text
 
 
 def to_network_input(crop: np.ndarray) -> np.ndarray:

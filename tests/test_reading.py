@@ -126,3 +126,14 @@ def test_two_line_plates_are_read_as_one_registration(reader):
     reads = reader.recognizer.recognise(crops)
     exact = sum(r.text == t for r, t in zip(reads, texts))
     assert exact >= 7, f"only {exact} of 10 two-line plates read exactly: {[r.text for r in reads]} vs {texts}"
+
+
+def test_shipped_recogniser_loads_in_easyocr_reader():
+    """EasyOCR stays the OCR engine: its own Reader loads LAPI's network as a custom recogniser."""
+    import easyocr
+
+    models = ROOT / "models" / "ocr"
+    ocr = easyocr.Reader(["en"], gpu=False, recog_network="lapi_plate_g2", user_network_directory=str(models),
+                         model_storage_directory=str(models), detector=False, download_enabled=False, verbose=False)
+    plate = cv2.cvtColor(render_plate("GV-073-KP", STYLES["eu_white"], 64), cv2.COLOR_BGR2GRAY)
+    assert ocr.recognize(trim_bands(cv2.cvtColor(plate, cv2.COLOR_GRAY2BGR))[:, :, 0], detail=0) == ["GV073KP"]

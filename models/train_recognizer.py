@@ -19,6 +19,7 @@ layer is cut down to blank + A-Z0-9 and initialised from the stock upper-case an
 
     python models/train_recognizer.py --steps 3000            # train, checkpoint, export
     python models/train_recognizer.py --steps 6000 --resume   # continue from build/recognizer/last.pt
+    python models/train_recognizer.py --steps 2000 --init models/ocr/lapi_plate_g2.pth --lr 1e-4  # go on from the shipped weights
 
 Exports ``models/ocr/lapi_plate_g2.{pth,json}`` for LAPI and ``lapi_plate_g2.{yaml,py}`` so that
 ``easyocr.Reader(recog_network="lapi_plate_g2", ...)`` loads the same network.
@@ -224,7 +225,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=250)
-    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt (weights, optimiser, step)")
+    parser.add_argument("--init", type=Path, help="start from these exported weights (e.g. models/ocr/lapi_plate_g2.pth) "
+                        "instead of the stock english_g2: continue training in a later session")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -245,6 +248,10 @@ def main() -> None:
     val_real_samples = [(to_network_input(cv2.imread(str(p))), t) for p, t in val_real]
 
     model = build_model(args.stock)
+    if args.init and not args.resume:
+        state = torch.load(args.init, map_location="cpu", weights_only=False)
+        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+        print(f"[train] starting from {args.init}", flush=True)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     step, best = 0, -1.0
     last = args.work / "last.pt"

@@ -191,8 +191,8 @@ def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
         b_src = blank_src[rows, 0, k.clamp(0, length)]
         b_char = best_i[rows, 0, (k - 1).clamp(0, length - 1)].long()
         new_in_emit = torch.where(in_emit, e_src != 1, b_src)
-        new_k = torch.where(in_emit, torch.where(e_src == 0, k, torch.where(e_src == 1, k, k - 1)),
-                            torch.where(b_src, k - 1, k))
+        # from emit: a previous character means one position back; from blank: k-1 characters done
+        new_k = torch.where(in_emit, torch.where(e_src == 2, k - 1, k), torch.where(b_src, k - 1, k))
         new_ch = torch.where(in_emit, torch.where(e_src == 2, e_prev, ch), torch.where(b_src, b_char, ch))
         in_emit, k, ch = new_in_emit, new_k, new_ch
     return labels, confs, scores

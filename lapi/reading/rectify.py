@@ -76,7 +76,9 @@ def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[in
         return 0, h
     strong = energy >= keep * energy[peak]
     runs = _runs(strong)
-    top, bottom = next(r for r in runs if r[0] <= peak < r[1])
+    # the registration is the band with the most edge energy in total: tall characters beat the
+    # thin but busy rows of a slogan, a state name or a dealer frame
+    top, bottom = max(runs, key=lambda r: float(energy[r[0]:r[1]].sum()))
     height = bottom - top
     # a second text line of similar height close by (two-line plates) belongs to the text too
     for r_top, r_bottom in runs:

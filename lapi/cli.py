@@ -78,11 +78,10 @@ def _with_countries(settings, spec: str):
 
     if spec.strip().lower() == "none":
         return dataclasses.replace(settings, country_weights={})
-    codes = [c.strip().upper() for c in spec.split(",") if c.strip()]
-    unknown = [c for c in codes if c not in grammars.FORMATS]
-    if unknown:
-        _die(f"--countries: unknown country code(s) {', '.join(unknown)} (known: {', '.join(grammars.FORMATS)})")
-    weights = {c: settings.country_weights.get(c, grammars.COUNTRY_PRIORS.get(c, 1.0)) for c in codes}
+    try:
+        weights = grammars.weights_for([c.strip() for c in spec.split(",") if c.strip()], settings.country_weights)
+    except ValueError as err:
+        _die(f"--countries: {err}")
     return dataclasses.replace(settings, country_weights=weights)
 
 

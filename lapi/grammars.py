@@ -439,6 +439,15 @@ def _country_codes(countries: Iterable[str]) -> list[str]:
     return codes
 
 
+def weights_for(countries: Iterable[str], base: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Prior weights restricted to ``countries``: their weight in ``base`` (default COUNTRY_PRIORS), else 1.
+
+    Unknown codes raise ValueError naming them, as everywhere in this module.
+    """
+    base = COUNTRY_PRIORS if base is None else base
+    return {code: base.get(code, COUNTRY_PRIORS.get(code, 1.0)) for code in _country_codes(countries)}
+
+
 def formats_for(countries: Iterable[str] | None = None) -> list[PlateFormat]:
     """Templates of the given countries (None: all), generic fallback last so it only ever wins
     when no real format fits."""

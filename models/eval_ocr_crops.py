@@ -40,7 +40,7 @@ def main() -> None:
     elif args.countries == "default":
         weights = dict(grammars.COUNTRY_PRIORS)
     else:
-        weights = {c: grammars.COUNTRY_PRIORS.get(c, 0.01) for c in args.countries.split(",")}
+        weights = grammars.weights_for(args.countries.split(","))
     recognizer = PlateRecognizer(args.recognizer, country_weights=weights)
     rows = [r for r in csv.DictReader(args.manifest.open()) if r["file"].split("/")[0] == args.source and r["w"]]
     crops = []

@@ -117,17 +117,16 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, 
             full_boxes = load_boxes(full.shape[1], full.shape[0])
             img, boxes = _rescale(full, full_boxes, INFER_SIZE)
             h, w = img.shape[:2]
-            frame_path = Path(stem)
             for j, focus in enumerate(boxes):
                 crop, kept = _crop_around(img, boxes, focus, rng)
-                _write_sample(out, split, f"{frame_path.stem}_r{j}", crop, kept)
+                _write_sample(out, split, f"{stem}_r{j}", crop, kept)
             if split == "train" and not stem.startswith("m_") and full_boxes and rng.random() < 0.5:
                 crop, kept = _crop_around(full, full_boxes, rng.choice(full_boxes), rng)
-                _write_sample(out, split, f"{frame_path.stem}_f", crop, kept)
+                _write_sample(out, split, f"{stem}_f", crop, kept)
             if not boxes or rng.random() < 0.3:  # background window: teaches what is not a plate
                 focus = (rng.uniform(0, w - CROP), rng.uniform(0, h - CROP), 1, 1)
                 crop, kept = _crop_around(img, boxes, focus, rng)
-                _write_sample(out, split, f"{frame_path.stem}_n", crop, kept)
+                _write_sample(out, split, f"{stem}_n", crop, kept)
             n_synth = synthetic_per_frame if split == "train" else 1
             for k in range(n_synth):
                 canvas, all_boxes = img.copy(), list(boxes)
@@ -142,7 +141,7 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, 
                     focus = focus or box
                 canvas = synth.degrade(canvas, rng) if rng.random() < 0.3 else canvas
                 crop, kept = _crop_around(canvas, all_boxes, focus, rng)
-                _write_sample(out, split, f"{frame_path.stem}_s{k}", crop, kept)
+                _write_sample(out, split, f"{stem}_s{k}", crop, kept)
             if i % 50 == 0:
                 print(f"[data] {split}: {i}/{len(frames)} frames", flush=True)
     yaml_path = out / "data.yaml"
@@ -170,14 +169,16 @@ def main() -> None:
 
     from ultralytics import YOLO
 
+    manifest_sources = [s.strip() for s in args.manifest_sources.split(",") if s.strip()]
+
     run_dir = args.work / "run"
     last = run_dir / "weights" / "last.pt"
     if args.resume and last.exists():
         YOLO(str(last)).train(resume=True)
     else:
-        manifest = args.manifest if args.manifest.exists() and args.manifest_sources else None
+        manifest = args.manifest if args.manifest.exists() and manifest_sources else None
         yaml_path = build_dataset(args.data, args.work / "data", args.synthetic_per_frame, args.seed, manifest,
-                                  [s.strip() for s in args.manifest_sources.split(",") if s.strip()])
+                                  manifest_sources)
         shipped = ROOT / "models" / "detector" / "plate_yolo.pt"
         start = str(args.init) if args.init else str(shipped) if shipped.exists() else args.arch
         print(f"[train] starting from {start}", flush=True)
@@ -198,7 +199,7 @@ def main() -> None:
         "weights": "plate_yolo.pt", "task": "detect", "classes": ["plate"], "imgsz": INFER_SIZE,
         "conf": 0.25, "iou": 0.5, "trained_by": "models/train_detector.py",
         "training_data": ["detector_ro_dashcam (MIT)", "lapi.synth plates composited into those frames",
-                          *(f"plates/{s} (photos with boxes)" for s in args.manifest_sources.split(",") if s)],
+                          *(f"plates/{s} (photos with boxes)" for s in manifest_sources)],
         "held_out": "plates/fr_dev and plates/openalpr_eu are never trained on",
     }, indent=2) + "\n")
     print(f"[export] {export_dir / 'plate_yolo.pt'}", flush=True)

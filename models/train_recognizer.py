@@ -48,7 +48,8 @@ sys.path.insert(0, str(ROOT))
 from lapi import synth_ocr  # noqa: E402
 from lapi.reading.pipeline import prepare_crop  # noqa: E402
 from lapi.reading.rectify import split_two_lines  # noqa: E402
-from lapi.reading.recognizer import PlateRecognizer, RecognizerConfig, _network_module  # noqa: E402
+from lapi.reading.recognizer import (  # noqa: E402
+    PlateRecognizer, RecognizerConfig, _network_module, network_image, pad_batch)
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 IMG_H = 64
@@ -76,12 +77,7 @@ def synthetic_sample(rng: random.Random, two_line_p: float = 0.12) -> tuple[np.n
 
 def to_network_input(crop: np.ndarray) -> np.ndarray:
     """Grey, height IMG_H, aspect kept, width capped: the recogniser's own preprocessing."""
-    if crop.ndim == 3:
-        crop = cv2.cvtColor(prepare_crop(crop), cv2.COLOR_BGR2GRAY)
-    h, w = crop.shape
-    new_w = int(np.clip(math.ceil(IMG_H * w / max(h, 1)), IMG_H, MAX_W))
-    interp = cv2.INTER_CUBIC if h < IMG_H else cv2.INTER_AREA
-    return cv2.resize(crop, (new_w, IMG_H), interpolation=interp)
+    return network_image(prepare_crop(crop) if crop.ndim == 3 else crop, IMG_H, MAX_W)
 
 
 def load_real_crops(folder: Path) -> list[tuple[Path, str]]:
@@ -128,15 +124,10 @@ class PlateStream(IterableDataset):
 
 def collate(batch: list[tuple[np.ndarray, str]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[str]]:
     """Right-pad with the edge column (as inference does), encode targets for CTC."""
-    width = max(img.shape[1] for img, _ in batch)
-    x = np.empty((len(batch), 1, IMG_H, width), np.float32)
-    for i, (img, _) in enumerate(batch):
-        x[i, 0, :, : img.shape[1]] = img
-        x[i, 0, :, img.shape[1]:] = img[:, -1:]
     texts = [t for _, t in batch]
     targets = torch.tensor([ALPHABET.index(ch) + 1 for t in texts for ch in t], dtype=torch.long)
     lengths = torch.tensor([len(t) for t in texts], dtype=torch.long)
-    return torch.from_numpy(x / 127.5 - 1.0), targets, lengths, texts
+    return pad_batch([img for img, _ in batch]), targets, lengths, texts
 
 
 def build_model(stock_config: Path) -> torch.nn.Module:

@@ -306,3 +306,12 @@ def test_random_plate_text_is_reproducible() -> None:
     first = [random_plate_text(random.Random(3))[1] for _ in range(5)]
     second = [random_plate_text(random.Random(3))[1] for _ in range(5)]
     assert first == second
+
+
+def test_weights_for_restricts_and_names_unknown_codes():
+    from lapi.grammars import COUNTRY_PRIORS, weights_for
+
+    assert weights_for(["fr", "ZZ"]) == {"FR": COUNTRY_PRIORS["FR"], "ZZ": COUNTRY_PRIORS["ZZ"]}
+    assert weights_for(["FR", "BE"], {"FR": 3.0}) == {"FR": 3.0, "BE": COUNTRY_PRIORS["BE"]}
+    with pytest.raises(ValueError, match="XX"):
+        weights_for(["FR", "XX"])

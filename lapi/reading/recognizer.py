@@ -137,19 +137,7 @@ class PlateRecognizer:
 
     def preprocess(self, crops: list[np.ndarray]) -> torch.Tensor:
         """Grey, height-normalised, right-padded (edge replicated) batch in [-1, 1]: EasyOCR's input."""
-        h = self.config.img_height
-        resized = []
-        for crop in crops:
-            grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-            ch, cw = grey.shape[:2]
-            w = max(h, int(np.ceil(h * cw / max(ch, 1))))
-            resized.append(cv2.resize(grey, (w, h), interpolation=cv2.INTER_CUBIC if ch < h else cv2.INTER_AREA))
-        max_w = max(r.shape[1] for r in resized)
-        batch = np.empty((len(resized), 1, h, max_w), np.float32)
-        for i, r in enumerate(resized):
-            batch[i, 0, :, : r.shape[1]] = r
-            batch[i, 0, :, r.shape[1]:] = r[:, -1:]
-        return torch.from_numpy(batch / 127.5 - 1.0)
+        return pad_batch([network_image(crop, self.config.img_height) for crop in crops])
 
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:
@@ -185,6 +173,30 @@ class PlateRecognizer:
                                    country=fmt.country if fmt else None, format_name=fmt.name if fmt else None,
                                    display=fmt.display(d.text) if fmt else d.text))
         return out
+
+
+def network_image(crop: np.ndarray, height: int, max_width: int | None = None) -> np.ndarray:
+    """Grey, ``height`` rows, aspect kept (at least square; at most ``max_width`` wide when given).
+
+    Shared with training (``models/train_recognizer.py``) so that the network sees the same pixels
+    in both.
+    """
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    ch, cw = grey.shape[:2]
+    w = max(height, int(np.ceil(height * cw / max(ch, 1))))
+    if max_width is not None:
+        w = min(w, max_width)
+    return cv2.resize(grey, (w, height), interpolation=cv2.INTER_CUBIC if ch < height else cv2.INTER_AREA)
+
+
+def pad_batch(images: list[np.ndarray]) -> torch.Tensor:
+    """Same-height grey images right-padded with their last column, scaled to [-1, 1]: (N, 1, H, W)."""
+    height, width = images[0].shape[0], max(img.shape[1] for img in images)
+    batch = np.empty((len(images), 1, height, width), np.float32)
+    for i, img in enumerate(images):
+        batch[i, 0, :, : img.shape[1]] = img
+        batch[i, 0, :, img.shape[1]:] = img[:, -1:]
+    return torch.from_numpy(batch / 127.5 - 1.0)
 
 
 def greedy_ctc_decode(log_probs: torch.Tensor, alphabet: str) -> Recognition:

@@ -58,6 +58,12 @@ def deskew(crop: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+def _row_stroke_energy(crop: np.ndarray) -> np.ndarray:
+    """Per row, the sum of horizontal-gradient magnitude: high across characters' vertical strokes."""
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    return np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).sum(axis=1)
+
+
 def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[int, int]:
     """Rows [top, bottom) holding the plate's characters, with a margin.
 
@@ -65,12 +71,10 @@ def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[in
     the plate; once levelled, the characters are the band of rows with the most vertical edges
     (horizontal gradient).  Cutting to it lets the recogniser see the text at its full input height.
     """
-    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    h = grey.shape[0]
+    h = crop.shape[0]
     if h < 12:
         return 0, h
-    energy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).sum(axis=1)
-    energy = np.convolve(energy, np.ones(3) / 3, mode="same")
+    energy = np.convolve(_row_stroke_energy(crop), np.ones(3) / 3, mode="same")
     peak = int(energy.argmax())
     if energy[peak] <= 0:
         return 0, h
@@ -117,8 +121,7 @@ def split_two_lines(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     h, w = crop.shape[:2]
     if h < 16 or w / h >= TWO_LINE_MAX_ASPECT:
         return None
-    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    energy = np.abs(cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3)).sum(axis=1)
+    energy = _row_stroke_energy(crop)
     lo, hi = h // 3, max(h // 3 + 1, 2 * h // 3)
     cut = lo + int(energy[lo:hi].argmin())
     overlap = max(1, h // 20)

@@ -13,7 +13,7 @@ Data, generated on the fly in worker processes:
 The French and openalpr photos of ``../shared/data/plates`` are never trained on: they are the
 evaluation sets of ``lapi eval``.
 
-Crops go through exactly the inference preprocessing (``prepare_crop``: de-skew and band trimming,
+Crops go through exactly the inference preprocessing (``prepare_crop``: de-skew and cut to the text rows,
 then grey, height 64).  The output
 layer is cut down to blank + A-Z0-9 and initialised from the stock upper-case and digit rows.
 

@@ -35,6 +35,9 @@ class Settings:
     device: str = "cpu"
     max_plates_per_frame: int = 8
     reading_threads: int = 1
+    # reads below these confidences are dropped (most are text on the car body, signs, foliage)
+    min_confidence: float = 0.5
+    min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
@@ -44,7 +47,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"host": str, "port": int, "max_frame_bytes": int},
     "store": {"database_url": str, "data_dir": str},
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
-                "max_plates_per_frame": int, "reading_threads": int, "countries": dict},
+                "max_plates_per_frame": int, "reading_threads": int, "countries": dict,
+                "min_confidence": (int, float), "min_confidence_generic": (int, float)},
 }
 _CAMERA_KEYS = {"id": str, "name": str, "lat": (int, float), "lon": (int, float), "heading": (int, float), "road": str}
 
@@ -150,6 +154,10 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     _range("server.max_frame_bytes", values.get("max_frame_bytes", Settings.max_frame_bytes), 1024, 512 * 1024 * 1024)
     _range("reading.max_plates_per_frame", values.get("max_plates_per_frame", 8), 1, 64)
     _range("reading.reading_threads", values.get("reading_threads", 1), 1, 64)
+    min_confidence = float(values.get("min_confidence", Settings.min_confidence))
+    min_confidence_generic = float(values.get("min_confidence_generic", Settings.min_confidence_generic))
+    _range("reading.min_confidence", min_confidence, 0.0, 1.0)
+    _range("reading.min_confidence_generic", min_confidence_generic, 0.0, 1.0)
     device = values.get("device", "cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"reading.device: must be 'cpu' or 'cuda[:N]', got {device!r}")
@@ -171,6 +179,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         detector_dir=detector_dir, recognizer_config=recognizer_config, device=device,
         max_plates_per_frame=values.get("max_plates_per_frame", 8),
         reading_threads=values.get("reading_threads", 1),
+        min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),
         cameras=parse_cameras(raw.get("cameras", [])),

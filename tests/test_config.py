@@ -47,6 +47,8 @@ def test_env_overrides(tmp_path):
     ('[reading]\ncountries = { FR = 0 }\n', "reading.countries.FR"),
     ('[reading]\ncountries = { FR = "high" }\n', "reading.countries.FR"),
     ('[reading]\ncountries = "FR"\n', "reading.countries"),
+    ("[reading]\nmin_confidence = 1.5\n", "reading.min_confidence"),
+    ('[reading]\nmin_confidence_generic = "high"\n', "reading.min_confidence_generic"),
     ("[server\n", "config file"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, key):

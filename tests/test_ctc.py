@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import TemplateBank, decode_batch, template_scores
+from lapi.reading.ctc import NEG, TemplateBank, bounded_template_scores, decode_batch, template_scores
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -91,3 +91,24 @@ def test_batch_equals_one_by_one_and_scores_shape():
     assert [decode_batch(batch[i:i + 1], b)[0].text for i in range(3)] == texts
     assert template_scores(batch, b).shape == (3, len(b.formats))
     assert decode_batch(batch[:0], b) == []
+
+
+def test_bounded_search_finds_the_same_winner_as_the_full_search():
+    """Branch and bound must change the cost, never the reading: same best template, same total."""
+    b = bank()
+    g = torch.Generator().manual_seed(3)
+    noisy = (torch.randn(5, 48, 1 + len(ALPHABET), generator=g) * 3).log_softmax(-1)
+    clean = padded([frames(spelled(t)) for t in ("GV073KP", "1234AB62", "B4821TX", "KR7Z", "WW123AB")])
+    for lp in (noisy, clean[:, :48] if clean.shape[1] >= 48 else clean):
+        full = template_scores(lp, b) + b.log_prior
+        bounded = bounded_template_scores(lp, b)
+        assert torch.equal(full.argmax(dim=1), bounded.argmax(dim=1))
+        assert torch.allclose(full.max(dim=1).values, bounded.max(dim=1).values)
+        scored = bounded > NEG / 2
+        assert torch.allclose(bounded[scored], full[scored])
+
+
+def test_bounded_search_skips_most_templates_of_a_clear_french_plate():
+    b = bank()
+    bounded = bounded_template_scores(frames(spelled("GV073KP"))[None], b)
+    assert int((bounded > NEG / 2).sum()) < len(b.formats) // 4

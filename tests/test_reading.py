@@ -52,6 +52,18 @@ def test_eu_band_and_department_badge_are_not_read_as_characters(reader):
     assert exact >= 8, f"only {exact} of 10 banded SIV plates read exactly: {[r.text for r in reads]} vs {texts}"
 
 
+def test_reads_below_their_confidence_floor_are_dropped(reader):
+    from lapi.reading.recognizer import Recognition
+
+    assert (reader.min_confidence, reader.min_confidence_generic) == (0.5, 0.8)  # the shipped config
+    siv = dict(country="FR", format_name="SIV")
+    assert reader.keeps(Recognition("GV073KP", (0.9,) * 7, 0.9, **siv))
+    assert not reader.keeps(Recognition("GV073KP", (0.3,) * 7, 0.3, **siv))
+    assert reader.keeps(Recognition("XK4Q9", (0.9,) * 5, 0.9))  # no format: needs 0.8
+    assert not reader.keeps(Recognition("XK4Q9", (0.7,) * 5, 0.7))
+    assert not reader.keeps(Recognition("7", (1.0,), 1.0))  # no plate is one character long
+
+
 @pytest.mark.parametrize("data,message", [
     (b"", "empty"), (b"GIF89a....", "signature"), (b"\xff\xd8\xff\xe0" + b"\x00" * 200, "corrupt"),
 ])

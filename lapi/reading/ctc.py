@@ -39,6 +39,8 @@ class TemplateBank:
     allowed: torch.Tensor  # (templates, max_len, chars) bool: character c allowed at position j
     lengths: torch.Tensor  # (templates,) long
     log_prior: torch.Tensor  # (templates,) float
+    relaxed: torch.Tensor  # (lengths, max_len, chars) bool: every character allowed, one template per length
+    relaxed_index: torch.Tensor  # (templates,) long: the relaxed template of each template's length
 
     @classmethod
     def build(cls, formats: Sequence[PlateFormat], alphabet: str,
@@ -68,11 +70,16 @@ class TemplateBank:
             for fmt in formats
         ])
         lengths = torch.tensor([len(f.slots) for f in formats])
-        return cls(tuple(formats), alphabet, allowed, lengths, log_prior)
+        distinct = sorted({len(f.slots) for f in formats})
+        relaxed = torch.zeros(len(distinct), max_len, len(alphabet), dtype=torch.bool)
+        for r, n in enumerate(distinct):
+            relaxed[r, :n] = True
+        relaxed_index = torch.tensor([distinct.index(len(f.slots)) for f in formats])
+        return cls(tuple(formats), alphabet, allowed, lengths, log_prior, relaxed, relaxed_index)
 
     def to(self, device: torch.device | str) -> "TemplateBank":
         return TemplateBank(self.formats, self.alphabet, self.allowed.to(device), self.lengths.to(device),
-                            self.log_prior.to(device))
+                            self.log_prior.to(device), self.relaxed.to(device), self.relaxed_index.to(device))
 
 
 @dataclass(frozen=True)
@@ -136,18 +143,57 @@ def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor
     return torch.maximum(end_blank, last_emit), last_emit > end_blank
 
 
+def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C)."""
+    n, t_len, _ = log_probs.shape
+    m, length, c = allowed.shape
+    char_mask = torch.where(allowed, 0.0, NEG).to(log_probs.dtype)
+    blank, emit = _initial(n, m, length, c, log_probs)
+    for t in range(t_len):
+        blank, emit, _ = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
+    return _final_scores(blank, emit, lengths)[0]
+
+
 def template_scores(log_probs: torch.Tensor, bank: TemplateBank) -> torch.Tensor:
     """(N, M) Viterbi log-probability of the best alignment of each plate within each template.
 
     ``log_probs``: (N, T, 1 + len(alphabet)) with the CTC blank at index 0.
     """
-    n, t_len, _ = log_probs.shape
-    m, length, c = bank.allowed.shape
-    char_mask = torch.where(bank.allowed, 0.0, NEG).to(log_probs.dtype)
-    blank, emit = _initial(n, m, length, c, log_probs)
-    for t in range(t_len):
-        blank, emit, _ = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
-    return _final_scores(blank, emit, bank.lengths)[0]
+    return _viterbi(log_probs, bank.allowed, bank.lengths)
+
+
+def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, per_round: int = 8) -> torch.Tensor:
+    """Like :func:`template_scores` plus priors, but only for templates that can still win; NEG for the rest.
+
+    Why: scoring all 122 templates of the default bank is most of the reading time on a CPU, yet a
+    clear French plate settles the question after a handful.  A template allowing every character
+    at each of its L positions scores at least as well as any template of length L, so its score
+    plus a template's prior bounds what that template can reach.  Templates are scored a few at a
+    time in order of that bound, until no unscored template's bound beats the best total found
+    (branch and bound): the winner is exactly that of the full search.
+    """
+    n = log_probs.shape[0]
+    m = bank.allowed.shape[0]
+    relaxed_lengths = bank.relaxed.any(dim=2).sum(dim=1)
+    upper = _viterbi(log_probs, bank.relaxed, relaxed_lengths)[:, bank.relaxed_index] + bank.log_prior  # (N, M)
+    totals = log_probs.new_full((n, m), NEG)
+    scored = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
+    best = log_probs.new_full((n,), 2 * NEG)
+    while True:
+        open_bound = upper.masked_fill(scored, 2 * NEG)
+        live = open_bound > best[:, None]  # (N, M) templates that may still beat each plate's best
+        if not bool(live.any()):
+            return totals
+        # the most promising open templates of every plate that still has some, scored together
+        k = min(per_round, m)
+        top = open_bound.masked_fill(~live, 2 * NEG).topk(k, dim=1)
+        pick = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
+        pick[top.indices[top.values > 2 * NEG]] = True
+        pick &= ~scored
+        idx = pick.nonzero().squeeze(1)
+        totals[:, idx] = _viterbi(log_probs, bank.allowed[idx], bank.lengths[idx]) + bank.log_prior[idx]
+        scored |= pick
+        best = totals.max(dim=1).values
 
 
 def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
@@ -211,16 +257,22 @@ def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int
     """The best registration of every plate: template scores plus priors pick the format, back-tracking the string.
 
     A format's extra rules (excluded series, department ranges) cannot be expressed per position;
-    a string that breaks them sends its plate to its next-best template, up to ``max_fallbacks`` times.
+    a string that breaks them sends its plate to its next-best scored template, up to
+    ``max_fallbacks`` times (templates the bounded search never scored are not candidates).
     """
     n = log_probs.shape[0]
     if n == 0:
         return []
     bank = bank.to(log_probs.device)
-    ranked = (template_scores(log_probs, bank) + bank.log_prior).argsort(dim=1, descending=True)
+    totals = bounded_template_scores(log_probs, bank)
+    ranked = totals.argsort(dim=1, descending=True)
     results: list[Decoded | None] = [None] * n
     pending = torch.arange(n, device=log_probs.device)
     for attempt in range(min(max_fallbacks + 1, ranked.shape[1])):
+        if attempt:
+            pending = pending[totals[pending, ranked[pending, attempt]] > NEG / 2]  # scored templates only
+            if not len(pending):
+                break
         template_index = ranked[pending, attempt]
         labels, confs, scores = decode_with_templates(log_probs[pending], bank, template_index)
         labels, confs, scores = labels.tolist(), confs.tolist(), scores.tolist()

@@ -191,6 +191,35 @@ def paste_plate(frame: np.ndarray, plate: np.ndarray, centre: tuple[float, float
     return out, quad
 
 
+def posed_quad(centre: tuple[float, float], width: float, aspect: float, roll_deg: float,
+               yaw_deg: float) -> np.ndarray:
+    """Image corners (TL, TR, BR, BL) of a plate ``width`` px wide seen turned by ``yaw`` and rolled by ``roll``.
+
+    Yaw foreshortens the plate and makes its far side shorter; roll turns it in the image plane.
+    Real roadside and hand-held photos show both (a car parked at an angle, a camera on a bend).
+    """
+    yaw, roll = np.radians(yaw_deg), np.radians(roll_deg)
+    half_w = width * np.cos(yaw) / 2
+    half_h = width / aspect / 2
+    near = 1 + 0.25 * np.sin(abs(yaw))  # the nearer edge looks taller, the farther one shorter
+    left, right = (near, 2 - near) if yaw > 0 else (2 - near, near)
+    corners = np.array([[-half_w, -half_h * left], [half_w, -half_h * right],
+                        [half_w, half_h * right], [-half_w, half_h * left]])
+    rot = np.array([[np.cos(roll), -np.sin(roll)], [np.sin(roll), np.cos(roll)]])
+    return (corners @ rot.T + np.asarray(centre)).astype(np.float32)
+
+
+def paste_into(frame: np.ndarray, plate: np.ndarray, alpha: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """``plate`` (with its alpha mask) warped onto ``quad`` of ``frame``."""
+    ph, pw = plate.shape[:2]
+    src = np.array([[0, 0], [pw, 0], [pw, ph], [0, ph]], dtype=np.float32)
+    m = cv2.getPerspectiveTransform(src, quad.astype(np.float32))
+    fh, fw = frame.shape[:2]
+    warped = cv2.warpPerspective(plate, m, (fw, fh), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT)
+    a = cv2.warpPerspective(alpha, m, (fw, fh), flags=cv2.INTER_AREA).astype(np.float32)[:, :, None] / 255.0
+    return (frame.astype(np.float32) * (1 - a) + warped.astype(np.float32) * a).astype(np.uint8)
+
+
 def quad_to_box(quad: np.ndarray) -> tuple[float, float, float, float]:
     """Axis-aligned (x, y, w, h) of a corner quad."""
     x0, y0 = quad.min(axis=0)

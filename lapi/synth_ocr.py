@@ -1208,6 +1208,30 @@ def render_training_crop(text: str, country: str, groups: tuple[int, ...], separ
     return _camera(img, mode, th_final, rng)
 
 
+def render_flat_plate(text: str, country: str, groups: tuple[int, ...], separator: str, rng: random.Random,
+                      two_line_split: int | None = None, *, style: str | None = None,
+                      ppm: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """The plate alone, face-on, as (BGR uint8 image, alpha uint8 mask), at ``ppm`` pixels per mm.
+
+    For compositing into whole frames (detector training): the caller chooses pose and scale.
+    Same layouts, fonts and wear as :func:`render_training_crop`, sometimes in a holder frame.
+    """
+    text = "".join(ch for ch in text.upper() if ch.isalnum()) or "0"
+    lines = _split_lines(text, tuple(groups), separator, two_line_split)
+    name = style or pick_style(country, text, separator, rng)
+    if name not in _STYLES:
+        raise ValueError(f"unknown plate style {name!r} (known: {', '.join(_STYLES)})")
+    lay = _STYLES[name](rng)
+    if len(lines) == 2:
+        _make_two_line(lay, rng)
+    frame, pad_mm = None, 0.0
+    if rng.random() < 0.3:
+        pad_mm = rng.uniform(2, 6)
+        frame = _jit(rng.choice(((25, 25, 25), (45, 45, 45), (170, 170, 175), (210, 210, 210))), rng, 10)
+    canvas, alpha, _ = _render_plate(lay, lines, ppm, rng, pad_mm, frame)
+    return np.clip(canvas, 0, 255).astype(np.uint8), (np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+
+
 def _camera(img: np.ndarray, mode: str, th: float, rng: random.Random) -> np.ndarray:
     """Lighting, shadows, glare, colour cast, blur, noise and JPEG on the composed crop."""
     h, w = img.shape[:2]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import random
 import shutil
@@ -29,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lapi import synth  # noqa: E402
+from lapi import synth, synth_ocr  # noqa: E402
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 CROP = 320
@@ -94,6 +95,20 @@ def _rescale(img: np.ndarray, boxes: list, long_side: int) -> tuple[np.ndarray, 
     return small, [(x * s, y * s, bw * s, bh * s) for x, y, bw, bh in boxes]
 
 
+def _paste_posed_plate(canvas: np.ndarray, centre: tuple[float, float], width: float,
+                       rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+    """A realistic plate (lapi.synth_ocr layouts, French ones most often) turned and rolled as in real photos.
+
+    The label is the axis-aligned box of the turned plate, as the evaluation sets annotate it.
+    """
+    text, country, groups, sep, split = synth_ocr.random_spec(rng)
+    plate, alpha = synth_ocr.render_flat_plate(text, country, groups, sep, rng, two_line_split=split)
+    roll = float(np.clip(rng.gauss(0, 7), -22, 22))
+    yaw = rng.uniform(-50, 50) if rng.random() < 0.4 else float(np.clip(rng.gauss(0, 12), -50, 50))
+    quad = synth.posed_quad(centre, width, plate.shape[1] / plate.shape[0], roll, yaw)
+    return synth.paste_into(canvas, synth.degrade(plate, rng), alpha, quad), quad
+
+
 def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, manifest: Path | None = None,
                   manifest_sources: list[str] | None = None) -> Path:
     """Write the crop dataset and its data.yaml; returns the yaml path.
@@ -132,10 +147,13 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, 
                 canvas, all_boxes = img.copy(), list(boxes)
                 focus = None
                 for _ in range(rng.choice((1, 1, 2))):
-                    _, plate = synth.random_plate(rng)
-                    width = rng.uniform(25, 200)
+                    width = math.exp(rng.uniform(math.log(22), math.log(220)))
                     centre = (rng.uniform(width, w - width), rng.uniform(h * 0.3, h * 0.95))
-                    canvas, quad = synth.paste_plate(canvas, synth.degrade(plate, rng), centre, width, rng)
+                    if rng.random() < 0.7:
+                        canvas, quad = _paste_posed_plate(canvas, centre, width, rng)
+                    else:
+                        _, plate = synth.random_plate(rng)
+                        canvas, quad = synth.paste_plate(canvas, synth.degrade(plate, rng), centre, width, rng)
                     box = synth.quad_to_box(quad)
                     all_boxes.append(box)
                     focus = focus or box

@@ -165,3 +165,22 @@ def test_contact_sheet_cli(tmp_path):
     assert synth_ocr.main(["--sheet", str(out), "--n", "6", "--seed", "3", "--columns", "3"]) == 0
     sheet = cv2.imread(str(out))
     assert sheet is not None and sheet.shape[0] == 2 * 84 and sheet.shape[1] == 3 * 340
+
+
+def test_flat_plate_for_compositing_has_its_alpha_mask():
+    rng = random.Random(4)
+    plate, alpha = synth_ocr.render_flat_plate("GV073KP", "FR", (2, 3, 2), "-", rng, ppm=1.0)
+    assert plate.dtype == np.uint8 and alpha.dtype == np.uint8 and plate.shape[:2] == alpha.shape
+    assert 2.5 < plate.shape[1] / plate.shape[0] < 6  # a one-line EU plate is ~520 x 110 mm (+ holder)
+    assert alpha.max() == 255 and (alpha > 0).mean() > 0.8
+
+
+def test_posed_quad_turns_and_rolls_the_plate():
+    from lapi.synth import posed_quad, quad_to_box
+
+    flat = posed_quad((100, 50), 104, 104 / 22, 0, 0)
+    assert np.allclose(quad_to_box(flat), (48, 39, 104, 22), atol=1e-4)
+    x, y, w, h = quad_to_box(posed_quad((100, 50), 104, 104 / 22, 0, 40))
+    assert w < 104 * 0.8 and h > 22  # turned away: narrower, near edge taller
+    _, _, w_roll, h_roll = quad_to_box(posed_quad((100, 50), 104, 104 / 22, 15, 0))
+    assert h_roll > 22 + 104 * 0.2  # rolled: the axis-aligned box grows in height

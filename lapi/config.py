@@ -24,6 +24,26 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class TrackerSettings:
+    """``[trackers]``: GPS beacon protocols, ping validation, stop detection, silence alerts."""
+
+    listen_host: str | None = None      # None: the same host as the HTTP API (server.host)
+    teltonika_enabled: bool = True
+    teltonika_port: int = 5027          # Traccar's port for Teltonika, so devices move over unchanged
+    osmand_enabled: bool = True         # also served at /v1/osmand on the API port
+    osmand_port: int = 5055             # Traccar's OsmAnd port (0: API port only)
+    osmand_speed_unit: str = "kn"       # knots, as Traccar Client sends
+    max_future_skew_s: int = 300
+    max_speed_kmh: float = 400.0
+    accept_unknown_beacons: bool = True
+    stop_radius_m: float = 50.0
+    stop_min_duration_s: int = 300
+    silence_alert_after_s: int = 1800
+    silence_check_interval_s: int = 60
+    idle_timeout_s: int = 900
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -41,6 +61,7 @@ class Settings:
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
+    trackers: TrackerSettings = field(default_factory=TrackerSettings)
 
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -50,10 +71,23 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict,
                 "min_confidence": (int, float), "min_confidence_generic": (int, float)},
 }
+_TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
+    "listen_host": str, "teltonika_enabled": bool, "teltonika_port": int, "osmand_enabled": bool,
+    "osmand_port": int, "osmand_speed_unit": str, "max_future_skew_s": int, "max_speed_kmh": (int, float),
+    "accept_unknown_beacons": bool, "stop_radius_m": (int, float), "stop_min_duration_s": int,
+    "silence_alert_after_s": int, "silence_check_interval_s": int, "idle_timeout_s": int}
+_TRACKER_RANGES = {"teltonika_port": (0, 65535), "osmand_port": (0, 65535), "max_future_skew_s": (0, 86400),
+                   "max_speed_kmh": (1, 2000), "stop_radius_m": (1, 100000), "stop_min_duration_s": (1, 86400),
+                   "silence_alert_after_s": (10, 30 * 86400), "silence_check_interval_s": (1, 86400),
+                   "idle_timeout_s": (10, 86400)}
 _CAMERA_KEYS = {"id": str, "name": str, "lat": (int, float), "lon": (int, float), "heading": (int, float), "road": str}
 
 
 def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None:
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: must be true or false, got {value!r}")
+        return
     if isinstance(value, bool) or not isinstance(value, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise ConfigError(f"{key}: must be {names}, got {value!r}")
@@ -97,6 +131,27 @@ def parse_cameras(raw: Any) -> tuple[Camera, ...]:
     return tuple(cams)
 
 
+def parse_trackers(raw: Any) -> TrackerSettings:
+    """``[trackers]`` -> :class:`TrackerSettings`; every error names the key."""
+    if not isinstance(raw, dict):
+        raise ConfigError("trackers: must be a table")
+    for k, v in raw.items():
+        if k not in _TRACKER_KEYS:
+            raise ConfigError(f"trackers.{k}: unknown key (known: {', '.join(_TRACKER_KEYS)})")
+        _check_type(f"trackers.{k}", v, _TRACKER_KEYS[k])
+        if k in _TRACKER_RANGES:
+            _range(f"trackers.{k}", v, *_TRACKER_RANGES[k])
+    from trackers.osmand import SPEED_UNITS_KMH
+
+    if raw.get("osmand_speed_unit", "kn") not in SPEED_UNITS_KMH:
+        raise ConfigError(f"trackers.osmand_speed_unit: must be one of {', '.join(SPEED_UNITS_KMH)}, "
+                          f"got {raw['osmand_speed_unit']!r}")
+    if raw.get("listen_host") == "":
+        raise ConfigError("trackers.listen_host: must not be empty (leave it out to use server.host)")
+    values = {k: float(v) if k in ("max_speed_kmh", "stop_radius_m") else v for k, v in raw.items()}
+    return TrackerSettings(**values)
+
+
 def parse_country_weights(raw: Any) -> dict[str, float]:
     """``reading.countries``: ISO code -> prior weight (> 0) of plates from that country."""
     weights: dict[str, float] = {}
@@ -124,8 +179,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     base = path.parent.parent if path.parent.name == "configs" else path.parent
 
     for section in raw:
-        if section not in _SCHEMA and section != "cameras":
-            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'cameras'])})")
+        if section not in _SCHEMA and section not in ("cameras", "trackers"):
+            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'trackers', 'cameras'])})")
     values: dict[str, Any] = {}
     for section, keys in _SCHEMA.items():
         table = raw.get(section, {})
@@ -183,4 +238,5 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),
         cameras=parse_cameras(raw.get("cameras", [])),
+        trackers=parse_trackers(raw.get("trackers", {})),
     )

@@ -14,10 +14,11 @@ from typing import Any
 
 _BEACON_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 MAX_SPEED_KMH = 400.0
+BEACON_ID_RULE = "1-64 characters of letters, digits, '_', '.', ':' or '-'"
 
 
 class PingError(ValueError):
-    """A ping that cannot be accepted; ``field`` names the offending field."""
+    """A ping that cannot be accepted; ``field`` names the offending field (and is the reason counted)."""
 
     def __init__(self, field: str, message: str, index: int | None = None) -> None:
         self.field, self.message, self.index = field, message, index
@@ -36,6 +37,47 @@ class Ping:
     altitude_m: float | None = None
     accuracy_m: float | None = None
     battery_pct: float | None = None
+
+
+@dataclass(frozen=True)
+class PingRules:
+    """What a fix must satisfy to be stored, whatever protocol brought it (``[trackers]`` config)."""
+
+    max_future_skew: timedelta = timedelta(minutes=5)
+    max_speed_kmh: float = MAX_SPEED_KMH
+
+
+def valid_beacon_id(value: Any) -> bool:
+    return isinstance(value, str) and _BEACON_ID.match(value) is not None
+
+
+def _in_range(field: str, value: float | None, lo: float, hi: float) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value):
+        raise PingError(field, f"must be a finite number, got {value!r}")
+    if not lo <= value <= hi:
+        raise PingError(field, f"must be between {lo:g} and {hi:g}, got {value:g}")
+
+
+def check_ping(ping: Ping, now: datetime, rules: PingRules = PingRules()) -> Ping:
+    """The one validation every decoded ping goes through; returns it unchanged or raises PingError.
+
+    Decoders only turn bytes into numbers; deciding what is plausible happens here, so a rule
+    changes once for every protocol.
+    """
+    if not valid_beacon_id(ping.beacon_id):
+        raise PingError("beacon_id", f"is required: {BEACON_ID_RULE}")
+    if ping.fix_time > now + rules.max_future_skew:
+        raise PingError("time", f"is in the future ({ping.fix_time.isoformat()} > now + {rules.max_future_skew})")
+    _in_range("lat", ping.lat, -90, 90)
+    _in_range("lon", ping.lon, -180, 180)
+    _in_range("speed_kmh", ping.speed_kmh, 0, rules.max_speed_kmh)
+    _in_range("heading", ping.heading, 0, 360)
+    _in_range("altitude_m", ping.altitude_m, -500, 10000)
+    _in_range("accuracy_m", ping.accuracy_m, 0, 100000)
+    _in_range("battery_pct", ping.battery_pct, 0, 100)
+    return ping
 
 
 def parse_time(value: Any, field: str = "time") -> datetime:
@@ -59,7 +101,7 @@ def parse_time(value: Any, field: str = "time") -> datetime:
     raise PingError(field, "must be an ISO 8601 time or a Unix timestamp")
 
 
-def _number(obj: dict, field: str, lo: float, hi: float, required: bool = False) -> float | None:
+def _number(obj: dict, field: str, required: bool = False) -> float | None:
     value = obj.get(field)
     if value is None:
         if required:
@@ -67,36 +109,35 @@ def _number(obj: dict, field: str, lo: float, hi: float, required: bool = False)
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise PingError(field, f"must be a number, got {value!r}")
-    if not lo <= value <= hi:
-        raise PingError(field, f"must be between {lo:g} and {hi:g}, got {value:g}")
     return float(value)
 
 
-def validate_ping(obj: Any, now: datetime, max_future_skew: timedelta = timedelta(minutes=5)) -> Ping:
+def validate_ping(obj: Any, now: datetime, max_future_skew: timedelta | None = None,
+                  rules: PingRules = PingRules()) -> Ping:
     """A JSON object -> :class:`Ping`, or :class:`PingError` naming the first bad field."""
+    if max_future_skew is not None:
+        rules = PingRules(max_future_skew, rules.max_speed_kmh)
     if not isinstance(obj, dict):
         raise PingError("ping", "must be a JSON object")
     beacon_id = obj.get("beacon_id")
-    if not isinstance(beacon_id, str) or not _BEACON_ID.match(beacon_id):
-        raise PingError("beacon_id", "is required: 1-64 characters of letters, digits, '_', '.', ':' or '-'")
+    if not valid_beacon_id(beacon_id):
+        raise PingError("beacon_id", f"is required: {BEACON_ID_RULE}")
     if "time" not in obj:
         raise PingError("time", "is required")
     fix_time = parse_time(obj["time"])
-    if fix_time > now + max_future_skew:
-        raise PingError("time", f"is in the future ({fix_time.isoformat()} > now + {max_future_skew})")
-    lat = _number(obj, "lat", -90, 90, required=True)
-    lon = _number(obj, "lon", -180, 180, required=True)
-    return Ping(
+    lat = _number(obj, "lat", required=True)
+    lon = _number(obj, "lon", required=True)
+    ping = Ping(
         beacon_id=beacon_id, fix_time=fix_time, lat=lat, lon=lon,  # type: ignore[arg-type]
-        speed_kmh=_number(obj, "speed_kmh", 0, MAX_SPEED_KMH),
-        heading=_number(obj, "heading", 0, 360),
-        altitude_m=_number(obj, "altitude_m", -500, 10000),
-        accuracy_m=_number(obj, "accuracy_m", 0, 100000),
-        battery_pct=_number(obj, "battery_pct", 0, 100),
+        speed_kmh=_number(obj, "speed_kmh"), heading=_number(obj, "heading"),
+        altitude_m=_number(obj, "altitude_m"), accuracy_m=_number(obj, "accuracy_m"),
+        battery_pct=_number(obj, "battery_pct"),
     )
+    return check_ping(ping, now, rules)
 
 
-def validate_ping_batch(payload: Any, now: datetime, max_batch: int = 10000) -> list[Ping]:
+def validate_ping_batch(payload: Any, now: datetime, max_batch: int = 10000,
+                        rules: PingRules = PingRules()) -> list[Ping]:
     """A single ping object or a list of them; all-or-nothing, so a client never half-retries."""
     items = payload if isinstance(payload, list) else [payload]
     if not items:
@@ -106,7 +147,7 @@ def validate_ping_batch(payload: Any, now: datetime, max_batch: int = 10000) -> 
     pings = []
     for i, item in enumerate(items):
         try:
-            pings.append(validate_ping(item, now))
+            pings.append(validate_ping(item, now, rules=rules))
         except PingError as err:
             raise PingError(err.field, err.message, index=i if isinstance(payload, list) else None) from None
     return pings

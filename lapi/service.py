@@ -8,11 +8,12 @@ import signal
 
 from aiohttp import web
 
-from lapi.api.app import create_app
+from lapi.api.app import INGEST, create_app, create_osmand_app
 from lapi.config import Settings
 from lapi.reading.pipeline import PlateReader
 from lapi.store.db import Store
 from lapi.store.embedded import EmbeddedPostgres
+from trackers.server import TeltonikaServer
 
 log = logging.getLogger("lapi")
 
@@ -28,20 +29,31 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     else:
         log.info("store: %s", url.split("@")[-1])
     store = Store(url)
-    runner = None
+    runner = osmand_runner = None
+    teltonika = None
     try:
         await store.open()
         for cam in settings.cameras:
             await store.upsert_camera(cam)
         log.info("loading detector %s and recogniser %s", settings.detector_dir, settings.recognizer_config)
         reader = PlateReader.from_settings(settings)
-        app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads)
+        ts = settings.trackers
+        app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         log.info("LAPI listening on http://%s:%d (API under /v1, OpenAPI at /v1/openapi.json)",
                  settings.host, settings.port)
+        beacon_host = ts.listen_host or settings.host
+        if ts.teltonika_enabled:
+            teltonika = TeltonikaServer(app[INGEST], beacon_host, ts.teltonika_port, ts.idle_timeout_s)
+            await teltonika.start()
+        if ts.osmand_enabled and ts.osmand_port:
+            osmand_runner = web.AppRunner(create_osmand_app(app[INGEST], ts), access_log=None)
+            await osmand_runner.setup()
+            await web.TCPSite(osmand_runner, beacon_host, ts.osmand_port).start()
+            log.info("OsmAnd/Traccar Client listening on http://%s:%d/", beacon_host, ts.osmand_port)
         if ready is not None:
             ready.set()
         stop = asyncio.Event()
@@ -54,6 +66,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        if teltonika is not None:
+            await teltonika.close()
+        if osmand_runner is not None:
+            await osmand_runner.cleanup()
         if runner is not None:
             await runner.cleanup()
         await store.close()

@@ -21,12 +21,16 @@ from aiohttp import WSMsgType, web
 from lapi import __version__
 from lapi.alerts import AlertHub
 from lapi.api.openapi import openapi_document
-from lapi.config import ConfigError, parse_cameras
+from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
 from lapi.cameras import Camera
+from lapi.store.beacons import BeaconStore
 from lapi.store.db import Conflict, NotFound, Store, StoredRead, parse_watchlist_csv
-from trackers.pings import PingError, parse_time, validate_ping_batch
+from trackers.ingest import PingIngest
+from trackers.osmand import OsmAndError, decode_osmand
+from trackers.pings import BEACON_ID_RULE, PingError, PingRules, parse_time, valid_beacon_id, validate_ping_batch
+from trackers.state import StopRules
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,9 @@ READER = web.AppKey("reader", PlateReader)
 HUB = web.AppKey("hub", AlertHub)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 MAX_FRAME_BYTES = web.AppKey("max_frame_bytes", int)
+INGEST = web.AppKey("ingest", PingIngest)
+BEACONS = web.AppKey("beacons", BeaconStore)
+TRACKERS = web.AppKey("trackers", TrackerSettings)
 
 _IMAGE_TYPES = {"image/jpeg", "image/png"}
 
@@ -123,7 +130,8 @@ async def health(request: web.Request) -> web.Response:
         db = f"error: {err}"
     status = 200 if db == "ok" else 503
     return web.json_response({"status": "ok" if status == 200 else "degraded", "version": __version__,
-                              "database": db, "alert_consumers": request.app[HUB].consumers}, status=status)
+                              "database": db, "alert_consumers": request.app[HUB].consumers,
+                              "trackers": request.app[INGEST].stats.totals()}, status=status)
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -187,14 +195,158 @@ async def post_frame(request: web.Request) -> web.Response:
 
 
 async def post_pings(request: web.Request) -> web.Response:
+    """LAPI's own JSON batch: all-or-nothing, validated like every other protocol's fixes."""
     body = await _json_body(request)
+    ingest = request.app[INGEST]
     try:
-        pings = validate_ping_batch(body, datetime.now(timezone.utc))
+        pings = validate_ping_batch(body, datetime.now(timezone.utc), rules=ingest.rules)
+        for i, ping in enumerate(pings):
+            if not ingest.allowed(ping.beacon_id):
+                raise PingError("unknown_beacon", f"beacon {ping.beacon_id} is not registered "
+                                "(trackers.accept_unknown_beacons = false)", i if isinstance(body, list) else None)
+    except PingError as err:
+        item = body[err.index] if isinstance(body, list) and err.index is not None else body
+        ingest.reject("json", item.get("beacon_id") if isinstance(item, dict) else None, [err])
+        raise web.HTTPBadRequest(text=str(err)) from None
+    result = await ingest.submit(pings, "json")
+    return web.json_response({"received": result.received, "stored": result.stored,
+                              "duplicates": result.duplicates}, status=201)
+
+
+async def osmand(request: web.Request) -> web.Response:
+    """OsmAnd / Traccar Client: one fix per request, in the query string or a form body."""
+    params = dict(request.query)
+    if request.method == "POST" and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+    ingest = request.app[INGEST]
+    now = datetime.now(timezone.utc)
+    try:
+        ping = decode_osmand(params, now, request.app[TRACKERS].osmand_speed_unit)
+    except OsmAndError as err:
+        ingest.reject("osmand", params.get("id") or params.get("deviceid"), [PingError(err.reason, err.message)])
+        raise web.HTTPBadRequest(text=str(err)) from None
+    try:
+        ping = ingest.validate("osmand", ping, now)
     except PingError as err:
         raise web.HTTPBadRequest(text=str(err)) from None
-    inserted = await request.app[STORE].store_pings(pings)
-    return web.json_response({"received": len(pings), "stored": inserted, "duplicates": len(pings) - inserted},
-                             status=201)
+    result = await ingest.submit([ping], "osmand")
+    return web.json_response({"received": 1, "stored": result.stored, "duplicates": result.duplicates})
+
+
+async def tracker_stats(request: web.Request) -> web.Response:
+    ts = request.app[TRACKERS]
+    return web.json_response({**request.app[INGEST].stats.snapshot(), "beacons_known": len(request.app[INGEST].known),
+                              "rules": {"max_future_skew_s": ts.max_future_skew_s, "max_speed_kmh": ts.max_speed_kmh,
+                                        "accept_unknown_beacons": ts.accept_unknown_beacons}})
+
+
+def _beacon_id(request: web.Request) -> str:
+    beacon_id = request.match_info["beacon_id"]
+    if not valid_beacon_id(beacon_id):
+        raise web.HTTPBadRequest(text=f"beacon id: {BEACON_ID_RULE}")
+    return beacon_id
+
+
+def _body_time(body: dict, key: str) -> datetime | None:
+    if body.get(key) is None:
+        return None
+    try:
+        return parse_time(body[key], key)
+    except PingError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+
+
+async def list_beacons(request: web.Request) -> web.Response:
+    rows = await request.app[BEACONS].list_beacons(datetime.now(timezone.utc))
+    return web.json_response({"beacons": rows}, dumps=_dumps)
+
+
+async def get_beacon(request: web.Request) -> web.Response:
+    row = await request.app[BEACONS].get_beacon(_beacon_id(request), datetime.now(timezone.utc))
+    return web.json_response(row, dumps=_dumps)
+
+
+async def patch_beacon(request: web.Request) -> web.Response:
+    """Register a beacon or change its label / watched flag / silence threshold."""
+    beacon_id = _beacon_id(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    for key in body:
+        if key not in ("label", "watched", "silence_after_s"):
+            raise web.HTTPBadRequest(text=f"{key}: unknown field (known: label, watched, silence_after_s)")
+    label, watched, silence = body.get("label"), body.get("watched"), body.get("silence_after_s")
+    if label is not None and (not isinstance(label, str) or len(label) > 200):
+        raise web.HTTPBadRequest(text="label: must be a string of at most 200 characters")
+    if watched is not None and not isinstance(watched, bool):
+        raise web.HTTPBadRequest(text="watched: must be true or false")
+    if silence is not None and (isinstance(silence, bool) or not isinstance(silence, int) or not 10 <= silence <= 30 * 86400):
+        raise web.HTTPBadRequest(text="silence_after_s: must be an integer number of seconds, 10 to 2592000")
+    await request.app[BEACONS].register(beacon_id, label, watched, silence)
+    request.app[INGEST].known.add(beacon_id)
+    return web.json_response(await request.app[BEACONS].get_beacon(beacon_id, datetime.now(timezone.utc)), dumps=_dumps)
+
+
+async def add_fitting(request: web.Request) -> web.Response:
+    """Beacon X fitted on vehicle Y from ``from`` (default now) until ``to`` (default: still fitted)."""
+    beacon_id = _beacon_id(request)
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    plate = body.get("plate")
+    if not isinstance(plate, str) or not 2 <= len(normalise_plate(plate)) <= 10:
+        raise web.HTTPBadRequest(text="plate: required, 2-10 letters/digits (separators ignored)")
+    start = _body_time(body, "from") or datetime.now(timezone.utc)
+    end = _body_time(body, "to")
+    if end is not None and end <= start:
+        raise web.HTTPBadRequest(text="to: must be after from")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 500:
+        raise web.HTTPBadRequest(text="note: must be a string of at most 500 characters")
+    row = await request.app[BEACONS].add_fitting(beacon_id, plate, start, end, note)
+    request.app[INGEST].known.add(beacon_id)
+    return web.json_response(row, status=201, dumps=_dumps)
+
+
+async def list_fittings(request: web.Request) -> web.Response:
+    beacon_id = request.query.get("beacon_id") or None
+    plate = request.query.get("plate") or None
+    rows = await request.app[BEACONS].list_fittings(beacon_id, plate)
+    return web.json_response({"fittings": rows}, dumps=_dumps)
+
+
+async def end_fitting(request: web.Request) -> web.Response:
+    try:
+        fitting_id = int(request.match_info["fitting_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="fitting id must be an integer") from None
+    body = await _json_body(request) if request.can_read_body else {}
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    at = _body_time(body, "at") or datetime.now(timezone.utc)
+    row = await request.app[BEACONS].end_fitting(fitting_id, at)
+    return web.json_response(row, dumps=_dumps)
+
+
+async def vehicle_track(request: web.Request) -> web.Response:
+    """Camera sightings and fitted-beacon pings of one vehicle, merged in time order."""
+    plate = normalise_plate(request.match_info["plate"])
+    if not plate:
+        raise web.HTTPBadRequest(text="plate: must contain letters or digits")
+    now = datetime.now(timezone.utc)
+    start = _query_time(request, "from", now - timedelta(days=1))
+    end = _query_time(request, "to", now + timedelta(minutes=5))
+    if end <= start:
+        raise web.HTTPBadRequest(text="to: must be after from")
+    try:
+        limit = int(request.query.get("limit", "10000"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="limit: must be an integer") from None
+    if not 1 <= limit <= 100000:
+        raise web.HTTPBadRequest(text="limit: must be between 1 and 100000")
+    rows = await request.app[BEACONS].track(plate, start, end, limit)
+    return web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
+                              "points": rows}, dumps=_dumps)
 
 
 async def list_watchlist(request: web.Request) -> web.Response:
@@ -311,22 +463,55 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
 
 # application -------------------------------------------------------------------------------------
 
+def make_ingest(store: Store, hub: AlertHub, ts: TrackerSettings) -> PingIngest:
+    """The ping ingest configured from ``[trackers]``."""
+    return PingIngest(BeaconStore(store), PingRules(timedelta(seconds=ts.max_future_skew_s), ts.max_speed_kmh),
+                      StopRules(ts.stop_radius_m, timedelta(seconds=ts.stop_min_duration_s)), hub.publish,
+                      ts.accept_unknown_beacons, ts.silence_alert_after_s)
+
+
+def create_osmand_app(ingest: PingIngest, trackers: TrackerSettings) -> web.Application:
+    """OsmAnd/Traccar Client on its own port, at ``/`` as Traccar serves it (the ingest runs in the main app)."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    app[INGEST] = ingest
+    app[TRACKERS] = trackers
+    app[MAX_FRAME_BYTES] = 64 * 1024
+    app.router.add_route("GET", "/", osmand)
+    app.router.add_route("POST", "/", osmand)
+    return app
+
+
 def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 1024 * 1024,
-               reading_threads: int = 1) -> web.Application:
-    """The aiohttp application; the store must already be open."""
+               reading_threads: int = 1, trackers: TrackerSettings | None = None) -> web.Application:
+    """The aiohttp application; the store must already be open.  The ping ingest (and its silence
+    watch) runs with the app; protocol servers on other ports are started by the service."""
+    trackers = trackers or TrackerSettings()
     app = web.Application(middlewares=[error_middleware], client_max_size=max_frame_bytes)
     app[STORE] = store
     app[READER] = reader
     app[HUB] = AlertHub()
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")
     app[MAX_FRAME_BYTES] = max_frame_bytes
+    app[TRACKERS] = trackers
+    app[BEACONS] = BeaconStore(store)
+    app[INGEST] = make_ingest(store, app[HUB], trackers)
+    silence_task: list[asyncio.Task] = []
+
+    async def on_startup(app: web.Application) -> None:
+        await app[INGEST].start()
+        silence_task.append(asyncio.create_task(app[INGEST].watch_silence(trackers.silence_check_interval_s),
+                                                name="beacon-silence"))
 
     async def on_shutdown(app: web.Application) -> None:
         app[HUB].close()
 
     async def on_cleanup(app: web.Application) -> None:
+        for task in silence_task:
+            task.cancel()
+        await app[INGEST].stop()
         app[EXECUTOR].shutdown(wait=True)
 
+    app.on_startup.append(on_startup)
     app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     r = app.router
@@ -341,6 +526,17 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     r.add_post("/v1/watchlist/import", import_watchlist)
     r.add_delete("/v1/watchlist/{entry_id}", delete_watchlist)
     r.add_get("/v1/vehicles/{plate}/sightings", sightings)
+    r.add_get("/v1/vehicles/{plate}/track", vehicle_track)
+    if trackers.osmand_enabled:
+        r.add_route("GET", "/v1/osmand", osmand)
+        r.add_route("POST", "/v1/osmand", osmand)
+    r.add_get("/v1/trackers/stats", tracker_stats)
+    r.add_get("/v1/beacons", list_beacons)
+    r.add_get("/v1/beacons/{beacon_id}", get_beacon)
+    r.add_patch("/v1/beacons/{beacon_id}", patch_beacon)
+    r.add_post("/v1/beacons/{beacon_id}/fittings", add_fitting)
+    r.add_get("/v1/fittings", list_fittings)
+    r.add_post("/v1/fittings/{fitting_id}/end", end_fitting)
     r.add_get("/v1/reads/{read_id}/crop", read_crop)
     r.add_get("/v1/alerts/ws", alerts_ws)
     return app

@@ -22,6 +22,7 @@ from lapi.plates import normalise_plate
 from lapi.reading.pipeline import PlateRead
 from lapi.store.migrations import migrate
 from lapi.store.partitions import DayPartitions
+from lapi.store.pings import PingCopier
 from trackers.pings import Ping
 
 
@@ -58,6 +59,7 @@ class Store:
         self.pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
                                         kwargs={"autocommit": True})
         self.partitions = DayPartitions(timescale=False)
+        self.copier = PingCopier()
 
     async def open(self) -> None:
         """Open the pool and bring the schema up to date."""
@@ -161,14 +163,7 @@ class Store:
         async with self.pool.connection() as conn:
             await self.partitions.ensure(conn, "beacon_pings", [p.fix_time for p in pings])
             async with conn.transaction():
-                cur = conn.cursor()
-                await cur.executemany(
-                    "INSERT INTO beacon_pings (beacon_id, fix_time, lat, lon, speed_kmh, heading, altitude_m,"
-                    " accuracy_m, battery_pct) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                    " ON CONFLICT (beacon_id, fix_time) DO NOTHING",
-                    [(p.beacon_id, p.fix_time, p.lat, p.lon, p.speed_kmh, p.heading, p.altitude_m,
-                      p.accuracy_m, p.battery_pct) for p in pings], returning=False)
-                return cur.rowcount if cur.rowcount >= 0 else len(pings)
+                return await self.copier.insert(conn, pings)
 
     async def pings(self, beacon_id: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
         async with self.pool.connection() as conn:

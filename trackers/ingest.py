@@ -1,0 +1,210 @@
+"""The one path every decoded fix takes: validate, count, batch-store with beacon state, alert.
+
+Protocol servers (Teltonika TCP, OsmAnd and JSON over HTTP) only decode; they hand pings to
+:class:`PingIngest`, which checks them with :func:`trackers.pings.check_ping`, counts and logs
+every rejection with the beacon id, and queues the rest for a single writer task.  The writer
+coalesces whatever is queued (many devices' packets) into one transaction: pings via COPY plus
+the updated beacon states.  :meth:`PingIngest.submit` returns only after that commit, so a device
+is acknowledged only for what is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from lapi.store.beacons import BeaconStore
+from trackers.pings import Ping, PingError, PingRules, check_ping
+from trackers.state import BeaconStates, StopRules
+from trackers.stats import TrackerStats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    received: int
+    stored: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.received - self.stored
+
+
+@dataclass
+class _Item:
+    pings: list[Ping]
+    protocol: str
+    done: asyncio.Future
+
+
+class PingIngest:
+    def __init__(self, beacons: BeaconStore, rules: PingRules = PingRules(), stop_rules: StopRules = StopRules(),
+                 publish: Callable[[dict[str, Any]], Any] | None = None, accept_unknown: bool = True,
+                 silence_after_s: int = 1800, max_batch: int = 20000) -> None:
+        self.beacons = beacons
+        self.rules = rules
+        self.states = BeaconStates(stop_rules)
+        self.stats = TrackerStats()
+        self.publish = publish or (lambda alert: 0)
+        self.accept_unknown = accept_unknown
+        self.silence_after_s = silence_after_s
+        self.max_batch = max_batch
+        self.known: set[str] = set()
+        self._queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Load the persisted beacon states and start the writer."""
+        for state in await self.beacons.load_states():
+            self.states.states[state.beacon_id] = state
+        self.known = await self.beacons.known_ids()
+        self._writer = asyncio.create_task(self._write_loop(), name="ping-writer")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except asyncio.CancelledError:
+                pass
+            self._writer = None
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if not item.done.done():
+                item.done.set_exception(ConnectionError("ping ingest stopped before the write"))
+
+    def allowed(self, beacon_id: str) -> bool:
+        """Whether fixes from this beacon are taken (``trackers.accept_unknown_beacons``)."""
+        return self.accept_unknown or beacon_id in self.known
+
+    # validation ----------------------------------------------------------------------------------
+    def screen(self, protocol: str, candidates: list[Ping | tuple[str, PingError]], now: datetime | None = None) -> list[Ping]:
+        """Validate decoded fixes; count and log the refused ones; return those to store.
+
+        A candidate is a decoded :class:`Ping`, or ``(beacon_id, PingError)`` when the decoder
+        already refused it (e.g. a Teltonika record without GPS fix).
+        """
+        now = now or datetime.now(timezone.utc)
+        accepted: list[Ping] = []
+        refused: defaultdict[str, list[PingError]] = defaultdict(list)
+        for cand in candidates:
+            if isinstance(cand, tuple):
+                refused[cand[0]].append(cand[1])
+                continue
+            try:
+                accepted.append(self._check(cand, now))
+            except PingError as err:
+                refused[cand.beacon_id].append(err)
+        for beacon_id, errors in refused.items():
+            self.reject(protocol, beacon_id, errors, total=len(candidates))
+        return accepted
+
+    def validate(self, protocol: str, ping: Ping, now: datetime | None = None) -> Ping:
+        """Validate one fix; a refusal is counted and logged, then raised as PingError."""
+        try:
+            return self._check(ping, now or datetime.now(timezone.utc))
+        except PingError as err:
+            self.reject(protocol, ping.beacon_id, [err])
+            raise
+
+    def _check(self, ping: Ping, now: datetime) -> Ping:
+        if not self.allowed(ping.beacon_id):
+            raise PingError("unknown_beacon", f"beacon {ping.beacon_id} is not registered "
+                                              "(trackers.accept_unknown_beacons = false)")
+        return check_ping(ping, now, self.rules)
+
+    def reject(self, protocol: str, beacon_id: str | None, errors: list[PingError], total: int | None = None) -> None:
+        """Count refused fixes per reason and log one line for them, naming the beacon."""
+        reasons: dict[str, str] = {}
+        for err in errors:
+            self.stats.reject(protocol, err.field)
+            reasons.setdefault(err.field, str(err))
+        of = f" of {total}" if total is not None else ""
+        log.warning("%s beacon %s: %d fix(es)%s rejected: %s", protocol, beacon_id or "?", len(errors), of,
+                    "; ".join(reasons.values()))
+
+    # storing -------------------------------------------------------------------------------------
+    async def submit(self, pings: list[Ping], protocol: str) -> SubmitResult:
+        """Queue validated pings and wait until they are committed; returns how many were new."""
+        if not pings:
+            return SubmitResult(0, 0)
+        if self._writer is None or self._writer.done():
+            raise ConnectionError("ping ingest is not running")
+        done = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Item(pings, protocol, done))
+        stored = await done
+        return SubmitResult(len(pings), stored)
+
+    async def _write_loop(self) -> None:
+        while True:
+            items = [await self._queue.get()]
+            size = len(items[0].pings)
+            while size < self.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                items.append(item)
+                size += len(item.pings)
+            try:
+                await self._write(items)
+            except asyncio.CancelledError:
+                for item in items:
+                    if not item.done.done():
+                        item.done.set_exception(ConnectionError("ping ingest stopped before the write"))
+                raise
+            except Exception as err:  # noqa: BLE001 - the senders get the error; the writer goes on
+                log.exception("storing %d pings failed", size)
+                for item in items:
+                    if not item.done.done():
+                        item.done.set_exception(err)
+
+    async def _write(self, items: list[_Item]) -> None:
+        received_at = datetime.now(timezone.utc)
+        updated: dict = {}
+        for item in items:
+            self.states.preview(item.pings, received_at, item.protocol, updated)
+        inserted, back = await self.beacons.write_batch([item.pings for item in items], list(updated.values()))
+        self.states.commit(updated)
+        self.known.update(updated)
+        for item, n in zip(items, inserted):
+            self.stats.accepted[item.protocol] += n
+            self.stats.duplicates[item.protocol] += len(item.pings) - n
+            if not item.done.done():
+                item.done.set_result(n)
+        for beacon_id in back:
+            state = self.states.get(beacon_id)
+            log.info("beacon %s heard again after a silence alert", beacon_id)
+            self.publish({"type": "beacon_back", "beacon_id": beacon_id, **(state.as_dict() if state else {})})
+
+    # silence -------------------------------------------------------------------------------------
+    async def check_silence(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Alert once for each watched beacon silent longer than its threshold."""
+        now = now or datetime.now(timezone.utc)
+        alerts = []
+        for row in await self.beacons.newly_silent(now, self.silence_after_s):
+            last_seen = row["last_seen"]
+            alert = {"type": "beacon_silent", "beacon_id": row["beacon_id"], "label": row["label"],
+                     "plate_norm": row["plate_norm"], "plate": row["plate_text"],
+                     "last_seen": last_seen.isoformat() if last_seen else None,
+                     "silent_for_s": round((now - last_seen).total_seconds()) if last_seen else None,
+                     "silence_after_s": row["silence_after_s"],
+                     "last_fix": None if row["fix_time"] is None else {
+                         "time": row["fix_time"].isoformat(), "lat": row["lat"], "lon": row["lon"]},
+                     "battery_pct": row["battery_pct"]}
+            log.warning("beacon %s (%s) silent since %s", row["beacon_id"], row["plate_norm"] or "not fitted",
+                        alert["last_seen"] or "never heard")
+            self.publish(alert)
+            alerts.append(alert)
+        return alerts
+
+    async def watch_silence(self, interval_s: float) -> None:
+        """Periodic silence check (a service background task)."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.check_silence()
+            except Exception:  # noqa: BLE001 - try again next round
+                log.exception("beacon silence check failed")

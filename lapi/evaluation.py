@@ -48,8 +48,9 @@ def edit_distance(a: str, b: str) -> int:
 
 
 def best_read(reads: list[PlateRead]) -> PlateRead | None:
-    """The read a user would be shown first: the most confident detection-and-reading."""
-    return max(reads, key=lambda r: r.box.score * r.confidence, default=None)
+    """The read a user would be shown first: one that fits a known plate format before one that fits
+    none (lettering on a van reads confidently too), then the most confident detection-and-reading."""
+    return max(reads, key=lambda r: (r.format_name is not None, r.box.score * r.confidence), default=None)
 
 
 def _box(d: Detection) -> Box:

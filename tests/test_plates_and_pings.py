@@ -82,8 +82,8 @@ def test_eval_scoring_and_aggregation():
     from lapi.reading.detector import Detection
     from lapi.reading.pipeline import PlateRead
 
-    def read(text, box, score=0.9, conf=0.9):
-        return PlateRead(text, text, conf, (), Detection(*box, score), b"")
+    def read(text, box, score=0.9, conf=0.9, fmt=None):
+        return PlateRead(text, text, conf, (), Detection(*box, score), b"", "FR" if fmt else None, fmt)
 
     g = {"source": "s", "country": "FR", "format": "SIV"}
     truth_box = (100, 100, 200, 50)
@@ -94,6 +94,11 @@ def test_eval_scoring_and_aggregation():
     fooled = score_image("AB123CD", truth_box, [Detection(100, 100, 200, 50, 0.5), Detection(0, 0, 50, 20, 0.99)],
                          [read("AB123CD", (100, 100, 200, 50), 0.5), read("XX12", (0, 0, 50, 20), 0.99)], 30.0, g)
     assert (fooled.captured, fooled.read_correct, fooled.end_to_end) == (True, True, False)
+    # ... unless the plate's read fits a known format and the other does not: formats rank first
+    formatted = score_image("AB123CD", truth_box, [Detection(100, 100, 200, 50, 0.5), Detection(0, 0, 50, 20, 0.99)],
+                            [read("AB123CD", (100, 100, 200, 50), 0.5, fmt="SIV"), read("XX12", (0, 0, 50, 20), 0.99)],
+                            30.0, g)
+    assert formatted.end_to_end
     missed = score_image("AB123CD", truth_box, [], [], 20.0, dict(g, format="FNI"))
     assert (missed.captured, missed.end_to_end, missed.char_accuracy) == (False, False, 0.0)
     result = aggregate([good, fooled, missed])

@@ -29,6 +29,21 @@ def test_crc16_ibm_check_value():
     assert crc16_ibm(b"") == 0
 
 
+def _crc_bitwise(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_crc16_two_bytes_a_step_equals_bitwise(data):
+    assert crc16_ibm(data) == _crc_bitwise(data)
+
+
 def test_codec8_example_every_field():
     packet = decode_avl_packet(CODEC8_ONE)
     assert packet.codec == CODEC_8 and packet.crc == 0xC7CF == crc16_ibm(CODEC8_ONE[8:-4])

@@ -6,6 +6,12 @@ every rejection with the beacon id, and queues the rest for a single writer task
 coalesces whatever is queued (many devices' packets) into one transaction: pings via COPY plus
 the updated beacon states.  :meth:`PingIngest.submit` returns only after that commit, so a device
 is acknowledged only for what is durable.
+
+Up to ``pipeline`` batches are in flight at once, so one commits (waiting on the WAL flush)
+while the next is copied.  Beacon states are folded in memory in queue order when a batch is
+taken; the store only lets a state row move forward in fix time, so commit order cannot rewind
+it.  If a write fails its senders get the error (no acknowledgement: devices resend), and the
+in-memory state, already ahead, simply ignores the resent fixes as not newer.
 """
 
 from __future__ import annotations
@@ -28,24 +34,25 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SubmitResult:
     received: int
-    stored: int
+    stored: int | None  # None: not counted for this sender (see ``counted``)
 
     @property
-    def duplicates(self) -> int:
-        return self.received - self.stored
+    def duplicates(self) -> int | None:
+        return None if self.stored is None else self.received - self.stored
 
 
 @dataclass
 class _Item:
     pings: list[Ping]
     protocol: str
+    counted: bool
     done: asyncio.Future
 
 
 class PingIngest:
     def __init__(self, beacons: BeaconStore, rules: PingRules = PingRules(), stop_rules: StopRules = StopRules(),
                  publish: Callable[[dict[str, Any]], Any] | None = None, accept_unknown: bool = True,
-                 silence_after_s: int = 1800, max_batch: int = 20000) -> None:
+                 silence_after_s: int = 1800, max_batch: int = 20000, pipeline: int = 2) -> None:
         self.beacons = beacons
         self.rules = rules
         self.states = BeaconStates(stop_rules)
@@ -54,6 +61,8 @@ class PingIngest:
         self.accept_unknown = accept_unknown
         self.silence_after_s = silence_after_s
         self.max_batch = max_batch
+        self.pipeline = pipeline
+        self.batches = 0
         self.known: set[str] = set()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
@@ -129,47 +138,71 @@ class PingIngest:
                     "; ".join(reasons.values()))
 
     # storing -------------------------------------------------------------------------------------
-    async def submit(self, pings: list[Ping], protocol: str) -> SubmitResult:
-        """Queue validated pings and wait until they are committed; returns how many were new."""
+    async def submit(self, pings: list[Ping], protocol: str, counted: bool = True) -> SubmitResult:
+        """Queue validated pings and wait until they are committed.
+
+        ``counted``: whether the sender needs to know how many were new (an HTTP answer does; a
+        Teltonika ack does not, and skipping the count makes the batch cheaper).
+        """
         if not pings:
             return SubmitResult(0, 0)
         if self._writer is None or self._writer.done():
             raise ConnectionError("ping ingest is not running")
         done = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(pings, protocol, done))
+        await self._queue.put(_Item(pings, protocol, counted, done))
         stored = await done
         return SubmitResult(len(pings), stored)
 
     async def _write_loop(self) -> None:
-        while True:
-            items = [await self._queue.get()]
-            size = len(items[0].pings)
-            while size < self.max_batch and not self._queue.empty():
-                item = self._queue.get_nowait()
-                items.append(item)
-                size += len(item.pings)
-            try:
-                await self._write(items)
-            except asyncio.CancelledError:
+        in_flight: set[asyncio.Task] = set()
+        try:
+            while True:
+                items = [await self._queue.get()]
+                size = len(items[0].pings)
+                while size < self.max_batch and not self._queue.empty():
+                    item = self._queue.get_nowait()
+                    items.append(item)
+                    size += len(item.pings)
+                received_at = datetime.now(timezone.utc)
+                updated: dict = {}
                 for item in items:
-                    if not item.done.done():
-                        item.done.set_exception(ConnectionError("ping ingest stopped before the write"))
-                raise
-            except Exception as err:  # noqa: BLE001 - the senders get the error; the writer goes on
-                log.exception("storing %d pings failed", size)
-                for item in items:
-                    if not item.done.done():
-                        item.done.set_exception(err)
+                    self.states.preview(item.pings, received_at, item.protocol, updated)
+                self.states.commit(updated)
+                self.known.update(updated)
+                task = asyncio.create_task(self._write(items, list(updated.values())))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+                if len(in_flight) >= self.pipeline:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in list(in_flight):
+                task.cancel()
+            if in_flight:
+                await asyncio.wait(in_flight)
 
-    async def _write(self, items: list[_Item]) -> None:
-        received_at = datetime.now(timezone.utc)
-        updated: dict = {}
-        for item in items:
-            self.states.preview(item.pings, received_at, item.protocol, updated)
-        inserted, back = await self.beacons.write_batch([item.pings for item in items], list(updated.values()))
-        self.states.commit(updated)
-        self.known.update(updated)
-        for item, n in zip(items, inserted):
+    async def _write(self, items: list[_Item], states: list) -> None:
+        per_group = any(item.counted for item in items) or len({item.protocol for item in items}) > 1
+        try:
+            inserted, back = await self.beacons.write_batch([item.pings for item in items], states, per_group)
+        except BaseException as err:  # noqa: BLE001 - the senders get the error (no ack); the writer goes on
+            if not isinstance(err, asyncio.CancelledError):
+                log.exception("storing %d pings failed", sum(len(item.pings) for item in items))
+            for item in items:
+                if not item.done.done():
+                    item.done.set_exception(err if isinstance(err, Exception)
+                                            else ConnectionError("ping ingest stopped before the write"))
+            if not isinstance(err, Exception):
+                raise
+            return
+        self.batches += 1
+        if not per_group:  # one protocol, nobody asked for counts: credit the total
+            protocol = items[0].protocol
+            self.stats.accepted[protocol] += inserted[0]
+            self.stats.duplicates[protocol] += sum(len(item.pings) for item in items) - inserted[0]
+            for item in items:
+                if not item.done.done():
+                    item.done.set_result(None)
+        for item, n in zip(items, inserted if per_group else []):
             self.stats.accepted[item.protocol] += n
             self.stats.duplicates[item.protocol] += len(item.pings) - n
             if not item.done.done():

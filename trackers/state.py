@@ -84,7 +84,7 @@ def apply_ping(state: BeaconState, ping: Ping, received_at: datetime, rules: Sto
 
 
 class BeaconStates:
-    """Every known beacon's state, updated in batches: preview (copies), then commit once stored."""
+    """Every known beacon's state, updated a batch at a time: worked out on copies (preview), then put in place (commit)."""
 
     def __init__(self, rules: StopRules = StopRules()) -> None:
         self.rules = rules
@@ -97,7 +97,7 @@ class BeaconStates:
                 updated: dict[str, BeaconState] | None = None) -> dict[str, BeaconState]:
         """The states the batch would produce (added to ``updated``), fixes folded in fix-time order.
 
-        Works on copies: nothing changes until :meth:`commit`, so a failed write leaves no trace.
+        Works on copies: nothing changes until :meth:`commit`.
         """
         updated = {} if updated is None else updated
         for ping in sorted(pings, key=lambda p: p.fix_time):

@@ -71,65 +71,82 @@ class AvlPacket:
     crc: int
 
 
-def crc16_ibm(data: bytes) -> int:
-    """CRC-16/IBM (ARC): polynomial 0xA001 reflected, initial value 0."""
-    crc = 0
-    for byte in data:
-        crc ^= byte
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
         for _ in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+_CRC_TABLE16: tuple[int, ...] | None = None
+
+
+def _crc_table16() -> tuple[int, ...]:
+    """Two bytes a step: a 16-bit reflected CRC's next value depends only on crc ^ (b0 | b1 << 8)."""
+    t = _CRC_TABLE
+    return tuple((t[x & 0xFF] >> 8) ^ t[((x >> 8) ^ t[x & 0xFF]) & 0xFF] for x in range(1 << 16))
+
+
+def crc16_ibm(data: bytes) -> int:
+    """CRC-16/IBM (ARC): polynomial 0xA001 reflected, initial value 0 (table-driven, two bytes a step)."""
+    global _CRC_TABLE16
+    table16 = _CRC_TABLE16 or _crc_table16()
+    _CRC_TABLE16 = table16
+    crc, even = 0, len(data) & ~1
+    for word in struct.unpack_from(f"<{even // 2}H", data):
+        crc = table16[crc ^ word]
+    if even != len(data):
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ data[-1]) & 0xFF]
     return crc
 
 
 # decoding ------------------------------------------------------------------------------------------
 
-class _Reader:
-    """Bounds-checked big-endian reads over one packet's data field."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def take(self, n: int) -> bytes:
-        end = self.pos + n
-        if end > len(self.data):
-            raise TeltonikaError("truncated", f"record data ends at byte {len(self.data)}, needs {end}")
-        chunk = self.data[self.pos:end]
-        self.pos = end
-        return chunk
-
-    def uint(self, n: int) -> int:
-        return int.from_bytes(self.take(n), "big")
+_IO_FORMATS = {False: ((1, struct.Struct(">BB")), (2, struct.Struct(">BH")), (4, struct.Struct(">BI")),
+                      (8, struct.Struct(">BQ"))),
+               True: ((1, struct.Struct(">HB")), (2, struct.Struct(">HH")), (4, struct.Struct(">HI")),
+                      (8, struct.Struct(">HQ")))}
+_HEAD = {False: struct.Struct(">BB"), True: struct.Struct(">HH")}
+_COUNT = {False: struct.Struct(">B"), True: struct.Struct(">H")}
+_NX = struct.Struct(">HH")
 
 
-def _decode_io(r: _Reader, extended: bool) -> tuple[int, dict[int, int | bytes], dict[int, int]]:
-    id_size = count_size = 2 if extended else 1
-    event_io = r.uint(id_size)
-    r.uint(count_size)  # total IO count: informative only, devices disagree on whether NX is in it
-    io: dict[int, int | bytes] = {}
-    sizes: dict[int, int] = {}
-    for value_size in (1, 2, 4, 8):
-        for _ in range(r.uint(count_size)):
-            io_id = r.uint(id_size)
-            io[io_id] = r.uint(value_size)
-            sizes[io_id] = value_size
-    if extended:
-        for _ in range(r.uint(2)):
-            io_id = r.uint(2)
-            io[io_id] = r.take(r.uint(2))
-    return event_io, io, sizes
-
-
-def _decode_record(r: _Reader, extended: bool) -> AvlRecord:
-    if r.pos + _GPS.size > len(r.data):
-        raise TeltonikaError("truncated", f"record at byte {r.pos} is cut short")
-    ts, priority, lon, lat, alt, angle, sats, speed = _GPS.unpack_from(r.data, r.pos)
-    r.pos += _GPS.size
+def _decode_record(data: bytes, pos: int, extended: bool) -> tuple[AvlRecord, int]:
+    """The record at ``pos`` and where the next one starts; struct.error when cut short."""
+    ts, priority, lon, lat, alt, angle, sats, speed = _GPS.unpack_from(data, pos)
+    pos += _GPS.size
     if alt >= 0x8000:
         alt -= 0x10000  # altitude is a signed metre count (below sea level near the Dutch polders)
-    event_io, io, sizes = _decode_io(r, extended)
-    return AvlRecord(ts, priority, lon / 1e7, lat / 1e7, alt, angle, sats, speed, event_io, io, sizes)
+    count = _COUNT[extended]
+    # total IO count: informative only, devices disagree on whether NX is in it
+    event_io, _total = _HEAD[extended].unpack_from(data, pos)
+    pos += _HEAD[extended].size
+    io: dict[int, int | bytes] = {}
+    sizes: dict[int, int] = {}
+    for value_size, fmt in _IO_FORMATS[extended]:
+        (n,) = count.unpack_from(data, pos)
+        pos += count.size
+        step = fmt.size
+        for _ in range(n):
+            io_id, value = fmt.unpack_from(data, pos)
+            pos += step
+            io[io_id] = value
+            sizes[io_id] = value_size
+    if extended:
+        (n,) = count.unpack_from(data, pos)
+        pos += 2
+        for _ in range(n):
+            io_id, length = _NX.unpack_from(data, pos)
+            pos += 4
+            if pos + length > len(data):
+                raise struct.error("NX value runs past the data")
+            io[io_id] = data[pos:pos + length]
+            pos += length
+    return AvlRecord(ts, priority, lon / 1e7, lat / 1e7, alt, angle, sats, speed, event_io, io, sizes), pos
 
 
 def decode_data_field(data: bytes) -> tuple[int, tuple[AvlRecord, ...]]:
@@ -141,14 +158,19 @@ def decode_data_field(data: bytes) -> tuple[int, tuple[AvlRecord, ...]]:
         raise TeltonikaError("codec", f"codec 0x{codec:02X} is not supported (only 0x08 and 0x8E)")
     if count == 0:
         raise TeltonikaError("count", "packet holds no records")
-    r = _Reader(data)
-    r.pos = 2
-    records = tuple(_decode_record(r, codec == CODEC_8E) for _ in range(count))
-    if r.pos != len(data) - 1:
-        raise TeltonikaError("length", f"records end at byte {r.pos}, data field has {len(data) - 1} before the count")
+    extended, pos, records = codec == CODEC_8E, 2, []
+    body = data[:-1]  # records may not run into the trailing count
+    for i in range(count):
+        try:
+            record, pos = _decode_record(body, pos, extended)
+        except struct.error:
+            raise TeltonikaError("truncated", f"record {i + 1} of {count} is cut short at byte {pos}") from None
+        records.append(record)
+    if pos != len(body):
+        raise TeltonikaError("length", f"records end at byte {pos}, data field has {len(body)} before the count")
     if data[-1] != count:
         raise TeltonikaError("count", f"record counts differ: {count} at the start, {data[-1]} at the end")
-    return codec, records
+    return codec, tuple(records)
 
 
 def decode_avl_packet(frame: bytes) -> AvlPacket:

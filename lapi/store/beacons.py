@@ -53,16 +53,19 @@ class BeaconStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def write_batch(self, groups: list[list[Ping]], states: list[BeaconState]) -> tuple[list[int], list[str]]:
+    async def write_batch(self, groups: list[list[Ping]], states: list[BeaconState],
+                          per_group: bool = True) -> tuple[list[int], list[str]]:
         """Store groups of pings and the updated beacon states atomically.
 
-        Returns (pings newly inserted per group, beacons that were flagged silent and are heard again).
+        Returns (pings newly inserted per group, or in total when ``per_group`` is false; beacons
+        that were flagged silent and are heard again).  Two batches may commit in either order: a
+        state row only moves forward in fix time, so the later state always wins.
         """
         store = self.store
         async with store.pool.connection() as conn:
             await store.partitions.ensure(conn, "beacon_pings", [p.fix_time for g in groups for p in g])
             async with conn.transaction():
-                inserted = await store.copier.insert_groups(conn, groups)
+                inserted = await store.copier.insert_groups(conn, groups, per_group)
                 cur = conn.cursor()
                 await cur.executemany(
                     f"INSERT INTO beacons ({_STATE_COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
@@ -73,7 +76,8 @@ class BeaconStore:
                     " accuracy_m = EXCLUDED.accuracy_m, battery_pct = EXCLUDED.battery_pct,"
                     " moving = EXCLUDED.moving, motion_since = EXCLUDED.motion_since,"
                     " anchor_time = EXCLUDED.anchor_time, anchor_lat = EXCLUDED.anchor_lat,"
-                    " anchor_lon = EXCLUDED.anchor_lon",
+                    " anchor_lon = EXCLUDED.anchor_lon"
+                    " WHERE beacons.fix_time IS NULL OR EXCLUDED.fix_time >= beacons.fix_time",
                     [_state_row(s) for s in states])
                 cur = await conn.execute(
                     "UPDATE beacons SET silence_alerted_at = NULL WHERE id = ANY(%s)"

@@ -20,11 +20,13 @@ _STAGE_DDL = ("CREATE TEMP TABLE IF NOT EXISTS ping_stage (grp integer, beacon_i
 # the staging rows are deleted by the statement itself (so a second call in one transaction
 # counts right) and ON COMMIT DELETE ROWS truncates the table (temp tables are never vacuumed);
 # a row duplicated across groups is credited to the first group
-_MOVE = (f"WITH staged AS (DELETE FROM ping_stage RETURNING grp, {_COLUMNS}),"
+_MOVE_COUNTED = (f"WITH staged AS (DELETE FROM ping_stage RETURNING grp, {_COLUMNS}),"
          f" ins AS (INSERT INTO beacon_pings ({_COLUMNS}) SELECT {_COLUMNS} FROM staged"
          "  ON CONFLICT (beacon_id, fix_time) DO NOTHING RETURNING beacon_id, fix_time)"
          " SELECT g.grp, count(*) FROM ins JOIN (SELECT DISTINCT ON (beacon_id, fix_time) grp, beacon_id, fix_time"
          "  FROM staged ORDER BY beacon_id, fix_time, grp) g USING (beacon_id, fix_time) GROUP BY g.grp")
+_MOVE = (f"WITH staged AS (DELETE FROM ping_stage RETURNING {_COLUMNS})"
+         f" INSERT INTO beacon_pings ({_COLUMNS}) SELECT {_COLUMNS} FROM staged ON CONFLICT (beacon_id, fix_time) DO NOTHING")
 
 
 class PingCopier:
@@ -33,10 +35,15 @@ class PingCopier:
     def __init__(self) -> None:
         self._staged: set[int] = set()
 
-    async def insert_groups(self, conn: psycopg.AsyncConnection, groups: list[list[Ping]]) -> list[int]:
-        """Insert every group's pings (inside a transaction); returns how many of each group were new."""
+    async def insert_groups(self, conn: psycopg.AsyncConnection, groups: list[list[Ping]],
+                            per_group: bool = True) -> list[int]:
+        """Insert every group's pings (inside a transaction); returns how many of each group were new.
+
+        With ``per_group=False`` the new rows are only counted in total (returned as the only
+        element): cheaper, for senders that are told nothing but "received".
+        """
         if not any(groups):
-            return [0] * len(groups)
+            return [0] * len(groups) if per_group else [0]
         pid = conn.info.backend_pid
         if pid not in self._staged:
             await conn.execute(_STAGE_DDL)
@@ -47,7 +54,10 @@ class PingCopier:
                 for p in pings:
                     await copy.write_row((grp, p.beacon_id, p.fix_time, p.lat, p.lon, p.speed_kmh, p.heading,
                                           p.altitude_m, p.accuracy_m, p.battery_pct))
-        await cur.execute(_MOVE)
+        if not per_group:
+            await cur.execute(_MOVE)
+            return [cur.rowcount]
+        await cur.execute(_MOVE_COUNTED)
         counts = [0] * len(groups)
         for grp, n in await cur.fetchall():
             counts[grp] = n

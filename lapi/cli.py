@@ -164,6 +164,50 @@ def cmd_sightings(args: argparse.Namespace) -> None:
     _print(asyncio.run(_request("GET", f"{args.url}/v1/vehicles/{args.plate}/sightings", params=params)))
 
 
+def cmd_beacons(args: argparse.Namespace) -> None:
+    base = f"{args.url}/v1/beacons"
+    if args.action == "list":
+        _print(asyncio.run(_request("GET", base)))
+    elif args.action == "show":
+        _print(asyncio.run(_request("GET", f"{base}/{args.beacon_id}")))
+    elif args.action == "set":
+        body = {k: v for k, v in (("label", args.label), ("watched", args.watched),
+                                  ("silence_after_s", args.silence_after)) if v is not None}
+        _print(asyncio.run(_request("PATCH", f"{base}/{args.beacon_id}", json=body)))
+
+
+def cmd_fittings(args: argparse.Namespace) -> None:
+    if args.action == "add":
+        body = {"plate": args.plate, "note": args.note, **{k: v for k, v in (("from", args.start), ("to", args.end)) if v}}
+        _print(asyncio.run(_request("POST", f"{args.url}/v1/beacons/{args.beacon_id}/fittings", json=body)))
+    elif args.action == "list":
+        params = {k: v for k, v in (("beacon_id", args.beacon), ("plate", args.plate)) if v}
+        _print(asyncio.run(_request("GET", f"{args.url}/v1/fittings", params=params)))
+    elif args.action == "end":
+        body = {"at": args.at} if args.at else {}
+        _print(asyncio.run(_request("POST", f"{args.url}/v1/fittings/{args.fitting_id}/end", json=body)))
+
+
+def cmd_track(args: argparse.Namespace) -> None:
+    params = {k: v for k, v in (("from", args.start), ("to", args.end)) if v}
+    _print(asyncio.run(_request("GET", f"{args.url}/v1/vehicles/{args.plate}/track", params=params)))
+
+
+def cmd_bench_pings(args: argparse.Namespace) -> None:
+    from trackers.bench import run_bench
+
+    if args.devices < 1 or args.pings < 1 or not 1 <= args.per_packet <= 255:
+        _die("--devices and --pings must be >= 1, --per-packet 1-255")
+    logging.basicConfig(level=logging.ERROR)
+    result = run_bench(args.devices, args.pings, args.per_packet, args.database_url or os.environ.get("LAPI_DATABASE_URL"))
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{result['acked']} pings from {args.devices} devices ({args.per_packet} records/packet) acknowledged in "
+              f"{result['seconds']:.2f} s: {result['pings_per_s']} pings/s; ack latency median "
+              f"{result['ack_ms_median']} ms, p99 {result['ack_ms_p99']} ms; {result['rows_in_postgres']} rows in PostgreSQL")
+
+
 def cmd_alerts(args: argparse.Namespace) -> None:
     import aiohttp
 
@@ -266,11 +310,63 @@ def build_parser() -> argparse.ArgumentParser:
     client(p)
     p.set_defaults(func=cmd_sightings)
 
+    p = sub.add_parser("beacons", help="GPS beacons of a running service: state, label, watched flag")
+    bsub_ = p.add_subparsers(dest="action", required=True)
+    c = bsub_.add_parser("list")
+    client(c)
+    c = bsub_.add_parser("show")
+    c.add_argument("beacon_id")
+    client(c)
+    c = bsub_.add_parser("set", help="register a beacon or change its label / watched flag / silence threshold")
+    c.add_argument("beacon_id")
+    c.add_argument("--label")
+    c.add_argument("--watched", action=argparse.BooleanOptionalAction, default=None,
+                   help="alert when it goes silent (fitted beacons are watched anyway)")
+    c.add_argument("--silence-after", type=int, help="seconds without a ping before the alert")
+    client(c)
+    p.set_defaults(func=cmd_beacons)
+
+    p = sub.add_parser("fittings", help="which beacon is fitted on which vehicle, and when")
+    fsub = p.add_subparsers(dest="action", required=True)
+    c = fsub.add_parser("add", help="beacon fitted on a vehicle from --from (default now) to --to (default: still on)")
+    c.add_argument("beacon_id")
+    c.add_argument("plate")
+    c.add_argument("--from", dest="start", help="ISO 8601 with offset")
+    c.add_argument("--to", dest="end", help="ISO 8601 with offset")
+    c.add_argument("--note", default="")
+    client(c)
+    c = fsub.add_parser("list")
+    c.add_argument("--beacon")
+    c.add_argument("--plate")
+    client(c)
+    c = fsub.add_parser("end", help="the beacon was removed at --at (default now)")
+    c.add_argument("fitting_id", type=int)
+    c.add_argument("--at")
+    client(c)
+    p.set_defaults(func=cmd_fittings)
+
+    p = sub.add_parser("track", help="a vehicle's camera sightings and fitted-beacon pings, in time order")
+    p.add_argument("plate")
+    p.add_argument("--from", dest="start", help="default: 24 hours ago")
+    p.add_argument("--to", dest="end")
+    client(p)
+    p.set_defaults(func=cmd_track)
+
     p = sub.add_parser("alerts", help="print live hits from a running service, one JSON line each")
     p.add_argument("--count", type=int, default=0, help="exit after this many alerts")
     p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
     client(p)
     p.set_defaults(func=cmd_alerts)
+    p = sub.add_parser("bench", help="measure throughput (figures go to docs/benchmarks.md)")
+    bsub = p.add_subparsers(dest="bench", required=True)
+    b = bsub.add_parser("pings", help="beacon pings/s over the Teltonika server into PostgreSQL (ack after commit)")
+    b.add_argument("--devices", type=int, default=100, help="concurrent simulated devices (default 100)")
+    b.add_argument("--pings", type=int, default=2000, help="pings per device (default 2000)")
+    b.add_argument("--per-packet", type=int, default=25, help="records per AVL packet (default 25, ~1.3 KB)")
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_pings)
     return parser
 
 

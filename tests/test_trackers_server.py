@@ -331,3 +331,30 @@ async def test_silent_watched_beacon_alerts_once_then_back(beacons):
                 assert r.status == 201
             back = json.loads((await ws.receive(timeout=5)).data)
             assert back["type"] == "beacon_back" and back["beacon_id"] == "bal-9"
+
+
+async def test_no_ack_when_the_store_cannot_commit(beacons, caplog):
+    svc = await beacons()
+    dev = await Device.connect(svc.port)
+    assert await dev.send(encode_avl_packet([record(3)])) == 1
+    await svc.store.pool.close()  # the database goes away
+    with caplog.at_level(logging.WARNING):
+        dev.writer.write(encode_avl_packet([record(2)]))
+        assert await dev.closed_by_server()  # no ack: the device keeps the records and resends them
+    assert any("closing without ack" in r.message and IMEI_A in r.message for r in caplog.records)
+    assert svc.ingest.stats.accepted["teltonika"] == 1
+
+
+def test_bench_pings_counts_every_row(pg_server_url):
+    from trackers.bench import run_bench
+
+    result = run_bench(devices=3, pings=60, per_packet=25, database_url=pg_server_url)
+    assert result["acked"] == result["rows_in_postgres"] == 180 and result["packets"] == 9
+    assert result["pings_per_s"] > 0 and result["ack_ms_p99"] >= result["ack_ms_median"]
+
+
+async def test_every_v1_route_is_in_the_openapi_document(beacons):
+    svc = await beacons()
+    status, doc = await get_json(f"{svc.url}/v1/openapi.json")
+    routes = {r.resource.canonical for r in svc.app.router.routes() if r.resource.canonical.startswith("/v1/")}
+    assert routes - set(doc["paths"]) == set()

@@ -74,6 +74,45 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _p("plate", "plate, any separators"), _q("from", "start (default: 30 days ago)", schema=time),
                     _q("to", "end (default: now)", schema=time),
                     _q("limit", "max rows (1-10000)", schema={"type": "integer"})])},
+            "/v1/vehicles/{plate}/track": {"get": _op(
+                "A vehicle's camera sightings and the pings of beacons fitted on it (only while fitted), "
+                "merged in time order", params=[
+                    _p("plate", "plate, any separators"), _q("from", "start (default: 24 hours ago)", schema=time),
+                    _q("to", "end (default: now)", schema=time),
+                    _q("limit", "max points (1-100000)", schema={"type": "integer"})])},
+            "/v1/osmand": {m: _op(
+                "OsmAnd / Traccar Client: one fix as query or form parameters (speed in knots by default)", params=[
+                    _q("id", "beacon id", True), _q("lat", "latitude", schema={"type": "number"}),
+                    _q("lon", "longitude", schema={"type": "number"}),
+                    _q("timestamp", "Unix seconds/milliseconds or ISO 8601 (default: now)"),
+                    _q("speed", "knots (trackers.osmand_speed_unit)", schema={"type": "number"}),
+                    _q("bearing", "degrees", schema={"type": "number"}),
+                    _q("altitude", "metres", schema={"type": "number"}),
+                    _q("accuracy", "metres", schema={"type": "number"}),
+                    _q("batt", "battery percent", schema={"type": "number"})]) for m in ("get", "post")},
+            "/v1/trackers/stats": {"get": _op("Ping counters per protocol: accepted, duplicates, rejected per "
+                                              "reason, decode errors", errors=())},
+            "/v1/beacons": {"get": _op("Beacons with their state (last fix, motion, battery, last seen) and "
+                                       "current fitting", errors=())},
+            "/v1/beacons/{beacon_id}": {
+                "get": _op("One beacon's state and its fittings", params=[_p("beacon_id", "beacon id")],
+                           errors=("400", "404")),
+                "patch": _op("Register a beacon or set its label, watched flag, silence threshold",
+                             params=[_p("beacon_id", "beacon id")],
+                             body={"application/json": {"schema": {"$ref": "#/components/schemas/BeaconIn"}}},
+                             errors=("400", "415")),
+            },
+            "/v1/beacons/{beacon_id}/fittings": {"post": _op(
+                "Beacon fitted on a vehicle over [from, to); 409 if it overlaps another fitting", "201",
+                params=[_p("beacon_id", "beacon id")],
+                body={"application/json": {"schema": {"$ref": "#/components/schemas/FittingIn"}}},
+                errors=("400", "409", "415"))},
+            "/v1/fittings": {"get": _op("List fittings", params=[_q("beacon_id", "only this beacon"),
+                                                                 _q("plate", "only this vehicle")], errors=())},
+            "/v1/fittings/{fitting_id}/end": {"post": _op(
+                "End a fitting (beacon removed) at ``at`` (default now)", params=[_p("fitting_id", "fitting id")],
+                body={"application/json": {"schema": {"type": "object", "properties": {"at": time}}}},
+                errors=("400", "404", "409"))},
             "/v1/reads/{read_id}/crop": {"get": _op("JPEG crop of a read's plate", params=[_p("read_id", "read id")],
                                                     errors=("400", "404"))},
             "/v1/alerts/ws": {"get": _op("WebSocket: live hits, one JSON message each", "101", errors=())},
@@ -88,6 +127,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "beacon_id": {"type": "string"}, "time": time, "lat": {"type": "number"}, "lon": {"type": "number"},
                 "speed_kmh": {"type": "number"}, "heading": {"type": "number"}, "altitude_m": {"type": "number"},
                 "accuracy_m": {"type": "number"}, "battery_pct": {"type": "number"}}},
+            "BeaconIn": {"type": "object", "properties": {
+                "label": {"type": "string"}, "watched": {"type": "boolean"},
+                "silence_after_s": {"type": "integer", "minimum": 10}}},
+            "FittingIn": {"type": "object", "required": ["plate"], "properties": {
+                "plate": {"type": "string"}, "from": time, "to": time, "note": {"type": "string"}}},
             "WatchEntryIn": {"type": "object", "required": ["plate"], "properties": {
                 "plate": {"type": "string"}, "list": {"type": "string"}, "category": {"type": "string"},
                 "reason": {"type": "string"}, "priority": {"type": "integer", "minimum": 1, "maximum": 5}}},

@@ -245,6 +245,23 @@ def cmd_alerts(args: argparse.Namespace) -> None:
         pass
 
 
+def cmd_bench_watchlist(args: argparse.Namespace) -> None:
+    from lapi.bench_watchlist import bench_watchlist, format_report
+
+    if args.entries < 1 or args.reads < 1 or args.wildcards < 0:
+        _die("--entries and --reads must be >= 1, --wildcards >= 0")
+    try:
+        result = bench_watchlist(args.entries, args.reads, wildcards=min(args.wildcards, args.entries),
+                                 max_cost=args.max_cost, seed=args.seed,
+                                 progress=None if args.quiet else lambda m: print(m, file=sys.stderr))
+    except ValueError as exc:
+        _die(str(exc))
+    if args.json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+    else:
+        print(format_report(result))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lapi", description="LAPI licence-plate event processor")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -359,6 +376,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_alerts)
     p = sub.add_parser("bench", help="measure throughput (figures go to docs/benchmarks.md)")
     bsub = p.add_subparsers(dest="bench", required=True)
+    b = bsub.add_parser("watchlist", help="watchlist index: build time, memory, reads matched per second on one core")
+    b.add_argument("--entries", type=int, default=1_000_000, help="watchlist entries (default 1,000,000)")
+    b.add_argument("--reads", type=int, default=200_000, help="reads to match (default 200,000)")
+    b.add_argument("--wildcards", type=int, default=1000, help="how many of the entries are wildcard patterns")
+    b.add_argument("--max-cost", type=float, default=0.8, help="every list's threshold (default 0.8: exact + "
+                   "lookalike; >= 1 also tolerates one real edit)")
+    b.add_argument("--seed", type=int, default=7)
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.add_argument("--quiet", action="store_true", help="no progress lines")
+    b.set_defaults(func=cmd_bench_watchlist)
     b = bsub.add_parser("pings", help="beacon pings/s over the Teltonika server into PostgreSQL (ack after commit)")
     b.add_argument("--devices", type=int, default=100, help="concurrent simulated devices (default 100)")
     b.add_argument("--pings", type=int, default=2000, help="pings per device (default 2000)")

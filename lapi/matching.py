@@ -221,7 +221,7 @@ class _Pattern:
     class_mask: int       # bit per lookalike class of the known characters
     head: tuple[tuple[int, str], ...] = ()  # known characters before any '*': (offset from the start, folded char)
     tail: tuple[tuple[int, str], ...] = ()  # known characters after the last '*': (offset from the end < 0, folded char)
-    bigram: str | None = None  # two adjacent known characters (folded) between stars, for floating patterns
+    grams: tuple[tuple[int, int, str], ...] = ()  # (first, last index in text, folded run): 2-3 adjacent known chars
 
 
 def _class_bit(ch: str) -> int:
@@ -252,15 +252,12 @@ def compile_pattern(pattern: str) -> _Pattern:
     parts = folded.split("*")
     head = tuple((i, c) for i, c in enumerate(parts[0]) if c != "?")
     tail = () if not has_star else tuple((i - len(parts[-1]), c) for i, c in enumerate(parts[-1]) if c != "?")
-    bigram = None
-    for middle in parts[1:-1]:
-        for i in range(len(middle) - 1):
-            if "?" not in middle[i:i + 2]:
-                bigram = middle[i:i + 2]
-                break
-        if bigram:
-            break
-    return _Pattern(text, True, has_star, width, fixed, fold_re, _mask(text), head, tail, bigram)
+    grams = []
+    for run in re.finditer(r"[^?*]{2,}", folded):
+        for size in (3, 2):
+            for i in range(run.start(), run.end() - size + 1):
+                grams.append((i, i + size - 1, folded[i:i + size]))
+    return _Pattern(text, True, has_star, width, fixed, fold_re, _mask(text), head, tail, tuple(grams))
 
 
 # --- distances ------------------------------------------------------------------------------------
@@ -448,8 +445,10 @@ class WatchlistIndex:
         self._wild_regs: dict[int, tuple] = {}             # wildcard entry id -> its bucket keys
         self._wild_sigs: dict[tuple, list] = {}            # signature -> [key getter, entries using it]
         self._wild_buckets: dict[tuple, int | list[int]] = {}  # (signature, key) -> wildcard entry id(s)
-        self._wild_bigrams: dict[str, int | list[int]] = {}    # folded bigram -> floating pattern id(s)
-        self._wild_scan: set[int] = set()                  # patterns matched by a (filtered) scan
+        self._wild_grams: dict[str, int | list[int]] = {}  # folded run of 2-3 known chars -> pattern id(s)
+        self._wild_gram_sizes: dict[int, int] = {}         # gram length -> registrations using it
+        self._wild_scan: dict[int, int] = {}               # patterns matched by a (filtered) scan -> edits
+        self._sig_cache: dict[int, list] = {}              # read length -> [(getter, signature)] applicable
         for e in entries:
             self.add(e)
 
@@ -534,73 +533,90 @@ class WatchlistIndex:
             self._depth[key] = want
 
     @staticmethod
-    def _signature(known: list[tuple[int, str]], lo: int, hi: int | None) -> tuple:
-        """(signature, key) for known (offset, folded char) pairs, read lengths lo..hi (None: no bound)."""
+    def _signature(known: list[tuple[int, str]], exact_width: int | None) -> tuple:
+        """(signature, key) for known (offset, folded char) pairs; offsets < 0 count from the end."""
         offsets = tuple(o for o, _ in known)
         key = "".join(c for _, c in known)
-        return (offsets, lo, hi), key
+        return (offsets, exact_width), (key if len(key) == 1 else tuple(key))
 
     def _wild_registrations(self, pat: _Pattern, edits: int) -> list:
-        """Bucket keys of a pattern, or [] when it must be scanned."""
+        """Bucket keys of a pattern such that every read within its list's threshold hits one of
+        them; [] when the pattern must be scanned instead."""
         if edits == 0:
+            # no real edit: every known character keeps its offset from the start (head) or end (tail)
             known = list(pat.head[:3])
             if len(known) < 3 and pat.tail:
                 known += list(pat.tail[-(3 - len(known)):])
             if known:
-                return [self._signature(sorted(known), pat.width, None if pat.has_star else pat.width)]
-            if pat.bigram:
-                return [("bigram", pat.bigram)]
+                return [self._signature(sorted(known), None if pat.has_star else pat.width)]
+            if pat.grams:
+                best = max(pat.grams, key=lambda g: len(g[2]))
+                return [("gram", best[2])]
             return []
         if edits > 1:
             return []
-        # One edit: it leaves intact either every known character left of it (offsets from the
-        # start) or every one right of it (offsets from the end).
-        if pat.has_star:
-            left, right = list(pat.head[:3]), list(pat.tail[-3:])
-            hi = None
-        else:
+        # One real edit disturbs at most one of two pieces whose "vulnerable zones" are disjoint:
+        # known characters at offsets from the start (zone: the start up to them), from the end
+        # (zone: them up to the end), or a run of adjacent ones found anywhere (zone: the run).
+        n_text = len(pat.text)
+        if not pat.has_star:
             known = list(pat.head)
             half = min(3, (len(known) + 1) // 2)
             left = known[:half]
             right = [(o - pat.width, c) for o, c in known[half:][-3:]]
-            hi = pat.width + 1
-        if not left or not right:
-            return []
-        lo = pat.width - 1
-        return [self._signature(left, lo, hi), self._signature(right, lo, hi)]
+            return [self._signature(left, None), self._signature(right, None)]
+        pieces = []  # (characters known, zone first, zone last, registration)
+        for size in range(1, min(3, len(pat.head)) + 1):
+            left = list(pat.head[:size])
+            pieces.append((size, 0, left[-1][0], self._signature(left, None)))
+        for size in range(1, min(3, len(pat.tail)) + 1):
+            right = list(pat.tail[-size:])
+            pieces.append((size, n_text + right[0][0], n_text - 1, self._signature(right, None)))
+        pieces += [(len(g), first, last, ("gram", g)) for first, last, g in pat.grams]
+        best = None
+        for i, (na, a0, a1, ra) in enumerate(pieces):
+            for nb, b0, b1, rb in pieces[i + 1:]:
+                if a1 < b0 or b1 < a0:
+                    score = (min(na, nb), na + nb)
+                    if best is None or score > best[0]:
+                        best = (score, [ra, rb])
+        return [] if best is None else best[1]
 
     def _add_wild(self, entry: WatchEntry, pat: _Pattern) -> None:
         self._wild[entry.id] = pat
         regs = self._wild_registrations(pat, self._edits(entry))
         self._wild_regs[entry.id] = tuple(regs)
         if not regs:
-            self._wild_scan.add(entry.id)
+            self._wild_scan[entry.id] = self._edits(entry)
         for sig, key in regs:
-            if sig == "bigram":
-                _bag_add(self._wild_bigrams, key, entry.id)
+            if sig == "gram":
+                _bag_add(self._wild_grams, key, entry.id)
+                self._wild_gram_sizes[len(key)] = self._wild_gram_sizes.get(len(key), 0) + 1
                 continue
             _bag_add(self._wild_buckets, (sig, key), entry.id)
             slot = self._wild_sigs.get(sig)
             if slot is None:
                 offsets = sig[0]
-                getter = operator.itemgetter(*offsets)
-                if len(offsets) > 1:
-                    getter = (lambda g: lambda s: "".join(g(s)))(getter)
-                slot = self._wild_sigs[sig] = [getter, 0, min(offsets), max(offsets)]
+                slot = self._wild_sigs[sig] = [operator.itemgetter(*offsets), 0, min(offsets), max(offsets)]
+                self._sig_cache.clear()
             slot[1] += 1
 
     def _remove_wild(self, entry_id: int) -> None:
         del self._wild[entry_id]
-        self._wild_scan.discard(entry_id)
+        self._wild_scan.pop(entry_id, None)
         for sig, key in self._wild_regs.pop(entry_id):
-            if sig == "bigram":
-                _bag_remove(self._wild_bigrams, key, entry_id)
+            if sig == "gram":
+                _bag_remove(self._wild_grams, key, entry_id)
+                self._wild_gram_sizes[len(key)] -= 1
+                if not self._wild_gram_sizes[len(key)]:
+                    del self._wild_gram_sizes[len(key)]
                 continue
             _bag_remove(self._wild_buckets, (sig, key), entry_id)
             slot = self._wild_sigs[sig]
             slot[1] -= 1
             if not slot[1]:
                 del self._wild_sigs[sig]
+                self._sig_cache.clear()
 
     # matching ------------------------------------------------------------------------------------
     def match(self, plate_norm: str, max_cost: float | None = None) -> list[Match]:
@@ -669,29 +685,39 @@ class WatchlistIndex:
                 return min(d, cap // COST_UNIT)
         return 0
 
+    def _sigs_for(self, n: int) -> list:
+        """(getter, signature) of the bucket signatures a read of length ``n`` can probe (cached)."""
+        sigs = self._sig_cache.get(n)
+        if sigs is None:
+            sigs = [(getter, sig) for sig, (getter, _, lowest, highest) in self._wild_sigs.items()
+                    if (sig[1] is None or sig[1] == n) and highest < n and -lowest <= n]
+            self._sig_cache[n] = sigs
+        return sigs
+
     def _match_wild(self, read: str, folded: str, cap: int, hits: list[Match]) -> None:
         n = len(read)
         candidates: set[int] = set()
         buckets = self._wild_buckets
-        for sig, (getter, _, lowest, highest) in self._wild_sigs.items():
-            _, lo, hi = sig
-            if n < lo or (hi is not None and n > hi) or highest >= n or -lowest > n:
-                continue
+        for getter, sig in self._sigs_for(n):
             ids = buckets.get((sig, getter(folded)))
             if ids is not None:
-                candidates.update(_bag_items(ids))
-        if self._wild_bigrams:
-            bigrams = self._wild_bigrams
-            for j in range(n - 1):
-                ids = bigrams.get(folded[j:j + 2])
-                if ids is not None:
-                    candidates.update(_bag_items(ids))
+                if type(ids) is list:
+                    candidates.update(ids)
+                else:
+                    candidates.add(ids)
+        if self._wild_grams:
+            grams = self._wild_grams
+            for size in self._wild_gram_sizes:
+                for j in range(n - size + 1):
+                    ids = grams.get(folded[j:j + size])
+                    if ids is not None:
+                        candidates.update(_bag_items(ids))
+        rmask = None
         if self._wild_scan:
             rmask = _mask(folded)
-            for i in self._wild_scan:
-                pat = self._wild[i]
-                k = self._edits(self._entries[i])
-                if (pat.class_mask & ~rmask).bit_count() <= k:  # a missing class costs a real edit
+            wild = self._wild
+            for i, k in self._wild_scan.items():
+                if (wild[i].class_mask & ~rmask).bit_count() <= k:  # a missing class costs a real edit
                     candidates.add(i)
         limits, default, entries, wild = self._limits, self._default, self._entries, self._wild
         for i in candidates:
@@ -700,8 +726,14 @@ class WatchlistIndex:
             if cap < limit:
                 limit = cap
             pat = wild[i]
-            if limit < COST_UNIT and pat.fold_re.fullmatch(folded) is None:
-                continue  # without a real edit the folded read must fit the folded pattern
+            if limit < COST_UNIT:
+                if pat.fold_re.fullmatch(folded) is None:
+                    continue  # without a real edit the folded read must fit the folded pattern
+            elif pat.fold_re.fullmatch(folded) is None:
+                if rmask is None:
+                    rmask = _mask(folded)
+                if (pat.class_mask & ~rmask).bit_count() > limit // COST_UNIT:
+                    continue  # each lookalike class missing from the read costs a real edit
             r = _score(read, pat, limit)
             if r is not None:
                 hits.append(Match(e, r[0], r[1] / COST_UNIT))

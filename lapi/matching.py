@@ -443,8 +443,8 @@ class WatchlistIndex:
         self._depth_counts = [0] * (max_edits + 1)         # how many folded plates keep each depth
         self._wild: dict[int, _Pattern] = {}               # wildcard entry id -> pattern
         self._wild_regs: dict[int, tuple] = {}             # wildcard entry id -> its bucket keys
-        self._wild_sigs: dict[tuple, list] = {}            # signature -> [key getter, entries using it]
-        self._wild_buckets: dict[tuple, int | list[int]] = {}  # (signature, key) -> wildcard entry id(s)
+        self._wild_sigs: dict[tuple, list] = {}            # signature -> [key getter, lowest, highest offset,
+                                                           #               {key: wildcard entry id(s)}]
         self._wild_grams: dict[str, int | list[int]] = {}  # folded run of 2-3 known chars -> pattern id(s)
         self._wild_gram_sizes: dict[int, int] = {}         # gram length -> registrations using it
         self._wild_scan: dict[int, int] = {}               # patterns matched by a (filtered) scan -> edits
@@ -593,13 +593,12 @@ class WatchlistIndex:
                 _bag_add(self._wild_grams, key, entry.id)
                 self._wild_gram_sizes[len(key)] = self._wild_gram_sizes.get(len(key), 0) + 1
                 continue
-            _bag_add(self._wild_buckets, (sig, key), entry.id)
             slot = self._wild_sigs.get(sig)
             if slot is None:
                 offsets = sig[0]
-                slot = self._wild_sigs[sig] = [operator.itemgetter(*offsets), 0, min(offsets), max(offsets)]
+                slot = self._wild_sigs[sig] = [operator.itemgetter(*offsets), min(offsets), max(offsets), {}]
                 self._sig_cache.clear()
-            slot[1] += 1
+            _bag_add(slot[3], key, entry.id)
 
     def _remove_wild(self, entry_id: int) -> None:
         del self._wild[entry_id]
@@ -611,10 +610,9 @@ class WatchlistIndex:
                 if not self._wild_gram_sizes[len(key)]:
                     del self._wild_gram_sizes[len(key)]
                 continue
-            _bag_remove(self._wild_buckets, (sig, key), entry_id)
             slot = self._wild_sigs[sig]
-            slot[1] -= 1
-            if not slot[1]:
+            _bag_remove(slot[3], key, entry_id)
+            if not slot[3]:
                 del self._wild_sigs[sig]
                 self._sig_cache.clear()
 
@@ -686,10 +684,10 @@ class WatchlistIndex:
         return 0
 
     def _sigs_for(self, n: int) -> list:
-        """(getter, signature) of the bucket signatures a read of length ``n`` can probe (cached)."""
+        """(key getter, buckets) of the signatures a read of length ``n`` can probe (cached)."""
         sigs = self._sig_cache.get(n)
         if sigs is None:
-            sigs = [(getter, sig) for sig, (getter, _, lowest, highest) in self._wild_sigs.items()
+            sigs = [(getter, buckets) for sig, (getter, lowest, highest, buckets) in self._wild_sigs.items()
                     if (sig[1] is None or sig[1] == n) and highest < n and -lowest <= n]
             self._sig_cache[n] = sigs
         return sigs
@@ -697,9 +695,8 @@ class WatchlistIndex:
     def _match_wild(self, read: str, folded: str, cap: int, hits: list[Match]) -> None:
         n = len(read)
         candidates: set[int] = set()
-        buckets = self._wild_buckets
-        for getter, sig in self._sigs_for(n):
-            ids = buckets.get((sig, getter(folded)))
+        for getter, buckets in self._sigs_for(n):
+            ids = buckets.get(getter(folded))
             if ids is not None:
                 if type(ids) is list:
                     candidates.update(ids)

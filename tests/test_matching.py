@@ -239,7 +239,7 @@ def test_incremental_add_remove_and_replace():
     with pytest.raises(KeyError):
         index.remove(99)
     index.remove(1)
-    assert len(index) == 0 and index._fold == {} and index._dels == {} and index._wild_buckets == {}
+    assert len(index) == 0 and index._fold == {} and index._dels == {} and index._wild_sigs == {} and index._wild_grams == {}
 
 
 def test_existing_callers_still_get_exact_matches():

@@ -122,6 +122,13 @@ async def test_doc_examples_are_acked_but_refused_without_fix(beacons, caplog):
     assert svc.ingest.stats.rejected["teltonika"]["no_fix"] == 2
     assert any(IMEI_A in r.message and "no GPS fix" in r.message for r in caplog.records)
     assert await svc.store.pings(IMEI_A, datetime(2019, 1, 1, tzinfo=timezone.utc), NOW) == []
+    # heard from, though without a position: not silent
+    status, beacon = await get_json(f"{svc.url}/v1/beacons/{IMEI_A}")
+    assert beacon["last_seen"] is not None and beacon["fix_time"] is None and beacon["motion"] == "unknown"
+    async with aiohttp.ClientSession() as http:
+        async with http.patch(f"{svc.url}/v1/beacons/{IMEI_A}", json={"watched": True, "silence_after_s": 60}) as r:
+            assert r.status == 200
+    assert await svc.ingest.check_silence(datetime.now(timezone.utc) + timedelta(seconds=30)) == []
 
 
 async def test_invalid_fixes_are_counted_explained_and_acked(beacons, caplog):

@@ -17,6 +17,7 @@ in-memory state, already ahead, simply ignores the resent fixes as not newer.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import Any, Callable
 
 from lapi.store.beacons import BeaconStore
 from trackers.pings import Ping, PingError, PingRules, check_ping
-from trackers.state import BeaconStates, StopRules
+from trackers.state import BeaconState, BeaconStates, StopRules
 from trackers.stats import TrackerStats
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class _Item:
     pings: list[Ping]
     protocol: str
     counted: bool
+    seen: str | None
     done: asyncio.Future
 
 
@@ -138,18 +140,21 @@ class PingIngest:
                     "; ".join(reasons.values()))
 
     # storing -------------------------------------------------------------------------------------
-    async def submit(self, pings: list[Ping], protocol: str, counted: bool = True) -> SubmitResult:
+    async def submit(self, pings: list[Ping], protocol: str, counted: bool = True,
+                     seen: str | None = None) -> SubmitResult:
         """Queue validated pings and wait until they are committed.
 
         ``counted``: whether the sender needs to know how many were new (an HTTP answer does; a
         Teltonika ack does not, and skipping the count makes the batch cheaper).
+        ``seen``: a beacon heard from even if none of its fixes was usable (no GPS fix in a car
+        park): its last-seen time moves on, so it is not reported silent while it is talking.
         """
-        if not pings:
+        if not pings and seen is None:
             return SubmitResult(0, 0)
         if self._writer is None or self._writer.done():
             raise ConnectionError("ping ingest is not running")
         done = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(pings, protocol, counted, done))
+        await self._queue.put(_Item(pings, protocol, counted, seen, done))
         stored = await done
         return SubmitResult(len(pings), stored)
 
@@ -167,6 +172,8 @@ class PingIngest:
                 updated: dict = {}
                 for item in items:
                     self.states.preview(item.pings, received_at, item.protocol, updated)
+                    if item.seen is not None:
+                        self._mark_seen(item.seen, item.protocol, received_at, updated)
                 self.states.commit(updated)
                 self.known.update(updated)
                 task = asyncio.create_task(self._write(items, list(updated.values())))
@@ -179,6 +186,15 @@ class PingIngest:
                 task.cancel()
             if in_flight:
                 await asyncio.wait(in_flight)
+
+    def _mark_seen(self, beacon_id: str, protocol: str, at: datetime, updated: dict[str, BeaconState]) -> None:
+        state = updated.get(beacon_id)
+        if state is None:
+            current = self.states.get(beacon_id)
+            state = updated[beacon_id] = copy.copy(current) if current is not None else BeaconState(beacon_id)
+        if state.last_seen is None or at > state.last_seen:
+            state.last_seen = at
+        state.protocol = protocol
 
     async def _write(self, items: list[_Item], states: list) -> None:
         per_group = any(item.counted for item in items) or len({item.protocol for item in items}) > 1

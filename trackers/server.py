@@ -71,7 +71,8 @@ class TeltonikaServer:
                         except PingError as err:
                             candidates.append((imei, err))
                     try:
-                        await self.ingest.submit(self.ingest.screen(PROTOCOL, candidates), PROTOCOL, counted=False)
+                        await self.ingest.submit(self.ingest.screen(PROTOCOL, candidates), PROTOCOL, counted=False,
+                                                 seen=imei)
                     except Exception as err:  # noqa: BLE001 - store down: no ack, the device resends later
                         log.warning("teltonika IMEI %s: storing %d records failed (%s); closing without ack",
                                     imei, len(candidates), err)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import NEG, TemplateBank, bounded_template_scores, decode_batch, template_scores
+from lapi.reading.ctc import NEG, TemplateBank, bounded_template_scores, decode_batch, decode_with_templates, template_scores
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -112,3 +112,14 @@ def test_bounded_search_skips_most_templates_of_a_clear_french_plate():
     b = bank()
     bounded = bounded_template_scores(frames(spelled("GV073KP"))[None], b)
     assert int((bounded > NEG / 2).sum()) < len(b.formats) // 4
+
+
+def test_score_only_viterbi_agrees_with_the_backtracking_one():
+    """Two implementations of one recursion: the fast score-only pass and the one keeping back-pointers."""
+    b = bank(["FR", "DE", "ZZ"])
+    g = torch.Generator().manual_seed(8)
+    lp = (torch.randn(4, 40, 1 + len(ALPHABET), generator=g) * 2).log_softmax(-1)
+    full = template_scores(lp, b)
+    for m in (0, 5, len(b.formats) - 1):
+        _, _, scores = decode_with_templates(lp, b, torch.full((4,), m))
+        assert torch.allclose(scores, full[:, m], atol=1e-3)

@@ -144,13 +144,27 @@ def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor
 
 
 def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C)."""
+    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C).
+
+    The score-only twin of the :func:`_step` loop (no back-pointers kept): on a CPU the cost is the
+    number of tensor operations per frame, so this one does as few as it can, in place.
+    """
     n, t_len, _ = log_probs.shape
     m, length, c = allowed.shape
     char_mask = torch.where(allowed, 0.0, NEG).to(log_probs.dtype)
+    chars = torch.arange(c, device=log_probs.device)
     blank, emit = _initial(n, m, length, c, log_probs)
     for t in range(t_len):
-        blank, emit, _ = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
+        top = emit.topk(2, dim=-1)
+        best_v, best_i = top.values[..., 0], top.indices[..., 0]
+        # stay on a character, or enter it after a blank, or after a different previous character
+        src = torch.maximum(emit, blank[:, :, :length, None])
+        prev = torch.where(best_i[:, :, :-1, None] == chars, top.values[:, :, :-1, 1:2], best_v[:, :, :-1, None])
+        src[:, :, 1:] = torch.maximum(src[:, :, 1:], prev)
+        emit = src.add_(log_probs[:, t, None, None, 1:]).add_(char_mask).clamp_min_(NEG)
+        closed = blank.clone()
+        closed[:, :, 1:] = torch.maximum(blank[:, :, 1:], best_v)
+        blank = closed.add_(log_probs[:, t, 0, None, None]).clamp_min_(NEG)
     return _final_scores(blank, emit, lengths)[0]
 
 
@@ -162,38 +176,47 @@ def template_scores(log_probs: torch.Tensor, bank: TemplateBank) -> torch.Tensor
     return _viterbi(log_probs, bank.allowed, bank.lengths)
 
 
-def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, per_round: int = 8) -> torch.Tensor:
+def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, first_round: int = 8,
+                            next_round: int = 12) -> torch.Tensor:
     """Like :func:`template_scores` plus priors, but only for templates that can still win; NEG for the rest.
 
-    Why: scoring all 122 templates of the default bank is most of the reading time on a CPU, yet a
+    Why: scoring all 122 templates of the default bank is most of the decoding time on a CPU, yet a
     clear French plate settles the question after a handful.  A template allowing every character
     at each of its L positions scores at least as well as any template of length L, so its score
-    plus a template's prior bounds what that template can reach.  Templates are scored a few at a
-    time in order of that bound, until no unscored template's bound beats the best total found
-    (branch and bound): the winner is exactly that of the full search.
+    plus a template's prior bounds what that template can reach.  Pass one scores those relaxed
+    templates together with the ``first_round`` most probable formats; then, for the plates not yet
+    settled, the ``next_round`` templates of highest bound, and last every template whose bound
+    still beats the best total found (branch and bound): the winner is exactly that of the full
+    search, in at most three passes over the frames.
     """
     n = log_probs.shape[0]
     m = bank.allowed.shape[0]
+    r = bank.relaxed.shape[0]
+    first = bank.log_prior.topk(min(first_round, m)).indices
     relaxed_lengths = bank.relaxed.any(dim=2).sum(dim=1)
-    upper = _viterbi(log_probs, bank.relaxed, relaxed_lengths)[:, bank.relaxed_index] + bank.log_prior  # (N, M)
+    scores = _viterbi(log_probs, torch.cat([bank.relaxed, bank.allowed[first]]),
+                      torch.cat([relaxed_lengths, bank.lengths[first]]))
+    upper = scores[:, :r][:, bank.relaxed_index] + bank.log_prior  # (N, M)
     totals = log_probs.new_full((n, m), NEG)
+    totals[:, first] = scores[:, r:] + bank.log_prior[first]
     scored = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
-    best = log_probs.new_full((n,), 2 * NEG)
-    while True:
+    scored[first] = True
+    for round_size in (next_round, m):  # the most promising templates first, then whatever can still win
+        best = totals.max(dim=1).values
         open_bound = upper.masked_fill(scored, 2 * NEG)
-        live = open_bound > best[:, None]  # (N, M) templates that may still beat each plate's best
-        if not bool(live.any()):
-            return totals
-        # the most promising open templates of every plate that still has some, scored together
-        k = min(per_round, m)
-        top = open_bound.masked_fill(~live, 2 * NEG).topk(k, dim=1)
+        live = open_bound > best[:, None]
+        rows = live.any(dim=1).nonzero().squeeze(1)  # plates not yet settled
+        if not len(rows):
+            break
+        k = min(round_size, m)
+        top = open_bound[rows].masked_fill(~live[rows], 2 * NEG).topk(k, dim=1)
         pick = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
         pick[top.indices[top.values > 2 * NEG]] = True
-        pick &= ~scored
-        idx = pick.nonzero().squeeze(1)
-        totals[:, idx] = _viterbi(log_probs, bank.allowed[idx], bank.lengths[idx]) + bank.log_prior[idx]
+        rest = pick.nonzero().squeeze(1)
+        rest_totals = _viterbi(log_probs[rows], bank.allowed[rest], bank.lengths[rest]) + bank.log_prior[rest]
+        totals[rows[:, None], rest[None, :]] = rest_totals
         scored |= pick
-        best = totals.max(dim=1).values
+    return totals
 
 
 def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,

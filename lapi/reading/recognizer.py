@@ -135,16 +135,30 @@ class PlateRecognizer:
         other = [i for i in range(1, n_in) if pool[i].sum() == 0]
         self._pool[other, 0] = 1.0
 
-    def preprocess(self, crops: list[np.ndarray]) -> torch.Tensor:
-        """Grey, height-normalised, right-padded (edge replicated) batch in [-1, 1]: EasyOCR's input."""
-        return pad_batch([network_image(crop, self.config.img_height) for crop in crops])
-
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:
-        """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes)."""
-        x = self.preprocess(crops).to(self.device)
-        probs = self.model(x, None).float().softmax(dim=2)
-        return torch.log(probs @ self._pool + 1e-12)
+        """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes).
+
+        On a CPU the network's cost is the padded batch area, and one frame's crops range from
+        squarish fragments to long plates: crops are run in groups of similar width, the outputs
+        padded with certain-blank frames (which change no CTC score) to a common length.
+        On a GPU one pass over the whole batch is cheaper.
+        """
+        images = [network_image(crop, self.config.img_height) for crop in crops]
+        groups = _width_groups([img.shape[1] for img in images]) if self.device.type == "cpu" else [list(range(len(images)))]
+        parts: list[tuple[list[int], torch.Tensor]] = []
+        for idx in groups:
+            x = pad_batch([images[i] for i in idx]).to(self.device)
+            probs = self.model(x, None).float().softmax(dim=2)
+            parts.append((idx, torch.log(probs @ self._pool + 1e-12)))
+        if len(parts) == 1:
+            return parts[0][1]
+        t_max = max(lp.shape[1] for _, lp in parts)
+        out = torch.full((len(images), t_max, self._pool.shape[1]), -1e9, device=self.device)
+        out[:, :, 0] = 0.0  # padding frames: blank with certainty
+        for idx, lp in parts:
+            out[idx, : lp.shape[1]] = lp
+        return out
 
     def recognise(self, crops: list[np.ndarray]) -> list[Recognition]:
         """Read every crop; an empty list in, an empty list out."""
@@ -187,6 +201,18 @@ def network_image(crop: np.ndarray, height: int, max_width: int | None = None) -
     if max_width is not None:
         w = min(w, max_width)
     return cv2.resize(grey, (w, height), interpolation=cv2.INTER_CUBIC if ch < height else cv2.INTER_AREA)
+
+
+def _width_groups(widths: list[int], max_ratio: float = 1.4) -> list[list[int]]:
+    """Indices grouped so that no group's widest image is more than ``max_ratio`` times its narrowest."""
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and widths[i] <= max_ratio * widths[groups[-1][0]]:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
 
 
 def pad_batch(images: list[np.ndarray]) -> torch.Tensor:

@@ -151,3 +151,13 @@ def test_shipped_recogniser_loads_in_easyocr_reader():
                          model_storage_directory=str(models), detector=False, download_enabled=False, verbose=False)
     plate = cv2.cvtColor(render_plate("GV-073-KP", STYLES["eu_white"], 64), cv2.COLOR_BGR2GRAY)
     assert ocr.recognize(plate, detail=0) == ["GV073KP"]
+
+
+def test_width_groups_bound_the_padding():
+    from lapi.reading.recognizer import _width_groups
+
+    widths = [213, 47, 138, 186, 103, 111, 69, 295, 147]
+    groups = _width_groups(widths)
+    assert sorted(i for g in groups for i in g) == list(range(len(widths)))
+    assert all(max(widths[i] for i in g) <= 1.4 * min(widths[i] for i in g) for g in groups)
+    assert _width_groups([]) == [] and _width_groups([64]) == [[0]]

@@ -153,6 +153,16 @@ def test_shipped_recogniser_loads_in_easyocr_reader():
     assert ocr.recognize(plate, detail=0) == ["GV073KP"]
 
 
+def test_crops_of_one_width_group_keep_their_order(reader):
+    """Grouping by width must never hand one crop's reading to another."""
+    texts = ["GV073KP", "AB123CD", "KL555ZZ"]
+    crops = [render_plate(t[:2] + "-" + t[2:5] + "-" + t[5:], STYLES["eu_white"], h) for t, h in zip(texts, (112, 110, 111))]
+    crops = [prepare_crop(c) for c in crops]
+    for order in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
+        reads = reader.recognizer.recognise([crops[i] for i in order])
+        assert [r.text for r in reads] == [texts[i] for i in order]
+
+
 def test_width_groups_bound_the_padding():
     from lapi.reading.recognizer import _width_groups
 

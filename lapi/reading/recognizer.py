@@ -152,7 +152,8 @@ class PlateRecognizer:
             probs = self.model(x, None).float().softmax(dim=2)
             parts.append((idx, torch.log(probs @ self._pool + 1e-12)))
         if len(parts) == 1:
-            return parts[0][1]
+            idx, lp = parts[0]
+            return lp[torch.argsort(torch.tensor(idx, device=lp.device))]  # back to the callers' order
         t_max = max(lp.shape[1] for _, lp in parts)
         out = torch.full((len(images), t_max, self._pool.shape[1]), -1e9, device=self.device)
         out[:, :, 0] = 0.0  # padding frames: blank with certainty

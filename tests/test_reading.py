@@ -157,7 +157,9 @@ def test_crops_of_one_width_group_keep_their_order(reader):
     """Grouping by width must never hand one crop's reading to another."""
     texts = ["GV073KP", "AB123CD", "KL555ZZ"]
     crops = [render_plate(t[:2] + "-" + t[2:5] + "-" + t[5:], STYLES["eu_white"], h) for t, h in zip(texts, (112, 110, 111))]
-    crops = [prepare_crop(c) for c in crops]
+    # widths 1.0, 1.25, 1.12 times: one width group, but not in width order
+    crops = [cv2.copyMakeBorder(prepare_crop(c), 0, 0, 0, int(c.shape[1] * extra), cv2.BORDER_REPLICATE)
+             for c, extra in zip(crops, (0.0, 0.25, 0.12))]
     for order in ([0, 1, 2], [2, 0, 1], [1, 2, 0]):
         reads = reader.recognizer.recognise([crops[i] for i in order])
         assert [r.text for r in reads] == [texts[i] for i in order]

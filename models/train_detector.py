@@ -216,7 +216,8 @@ def main() -> None:
     (export_dir / "model.json").write_text(json.dumps({
         "weights": "plate_yolo.pt", "task": "detect", "classes": ["plate"], "imgsz": INFER_SIZE,
         "conf": 0.1, "iou": 0.5, "trained_by": "models/train_detector.py",
-        "training_data": ["detector_ro_dashcam (MIT)", "lapi.synth plates composited into those frames",
+        "training_data": ["detector_ro_dashcam (MIT)",
+                          "lapi.synth_ocr plates turned/rolled and lapi.synth plates composited into those frames",
                           *(f"plates/{s} (photos with boxes)" for s in manifest_sources)],
         "held_out": "plates/fr_dev and plates/openalpr_eu are never trained on",
     }, indent=2) + "\n")

@@ -165,6 +165,16 @@ def test_crops_of_one_width_group_keep_their_order(reader):
         assert [r.text for r in reads] == [texts[i] for i in order]
 
 
+def test_a_box_inside_a_better_one_is_dropped():
+    from lapi.reading.detector import suppress_contained
+
+    plate = Detection(100, 100, 200, 50, 0.9)
+    half = Detection(190, 105, 105, 40, 0.3)  # IoU with the plate 0.42: NMS keeps it
+    other = Detection(600, 300, 180, 45, 0.5)  # a second car's plate
+    assert suppress_contained([plate, half, other]) == [plate, other]
+    assert suppress_contained([]) == []
+
+
 def test_width_groups_bound_the_padding():
     from lapi.reading.recognizer import _width_groups
 

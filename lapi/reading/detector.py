@@ -61,5 +61,24 @@ class PlateDetector:
                 x1, y1 = min(fw, int(round(x1))), min(fh, int(round(y1)))
                 if x1 - x0 >= 4 and y1 - y0 >= 2:
                     dets.append(Detection(x0, y0, x1 - x0, y1 - y0, round(float(score), 4)))
-            out.append(sorted(dets, key=lambda d: -d.score))
+            out.append(suppress_contained(sorted(dets, key=lambda d: -d.score)))
         return out
+
+
+def suppress_contained(dets: list[Detection], max_overlap: float = 0.6) -> list[Detection]:
+    """Best-first boxes without those lying mostly inside a better one.
+
+    YOLO's NMS compares IoU, so a box around half a plate ("073KP" inside "GV-073-KP") survives it
+    and the plate is read, stored and alerted twice.  Two real plates never overlap that much.
+    """
+    kept: list[Detection] = []
+    for d in dets:
+        if all(_intersection(d, k) < max_overlap * min(d.w * d.h, k.w * k.h) for k in kept):
+            kept.append(d)
+    return kept
+
+
+def _intersection(a: Detection, b: Detection) -> int:
+    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    return max(0, w) * max(0, h)

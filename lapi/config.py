@@ -43,6 +43,29 @@ class TrackerSettings:
     idle_timeout_s: int = 900
 
 
+DEFAULT_ZONES = PROJECT_ROOT / "configs" / "departure_zones.geojson"
+
+
+@dataclass(frozen=True)
+class GeoSettings:
+    """``[geo]``: departure zones, trip splitting, approach alerts, the co-travel standing rule."""
+
+    departure_zones: Path = DEFAULT_ZONES
+    zones: Any = None                     # geo.zones.ZoneSet loaded from departure_zones (None: not yet)
+    trip_gap_s: int = 1800                # a longer gap between observations starts a new trip
+    max_plausible_kmh: float = 200.0      # a hop implying more is flagged implausible
+    approach_alerts: bool = True
+    approach_distance_m: float = 10_000.0  # alert when a watched vehicle closing in is this near a zone ...
+    approach_eta_s: int = 1200            # ... or expected there within this many seconds
+    approach_recent_s: int = 900          # observations this recent give the speed and the trend
+    cotravel_alerts: bool = True
+    cotravel_k: int = 3                   # distinct cameras shared with a watched vehicle ...
+    cotravel_dt_s: int = 120              # ... each within this many seconds of it
+    cotravel_window_s: int = 3600         # how far back the standing rule looks
+    cotravel_min_score: float = 1.0       # -log10 of the expected chance matches (1.0: 1 in 10)
+    cotravel_check_interval_s: int = 60
+
+
 @dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -62,6 +85,7 @@ class Settings:
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
     trackers: TrackerSettings = field(default_factory=TrackerSettings)
+    geo: GeoSettings = field(default_factory=GeoSettings)
 
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -80,6 +104,15 @@ _TRACKER_RANGES = {"teltonika_port": (0, 65535), "osmand_port": (0, 65535), "max
                    "max_speed_kmh": (1, 2000), "stop_radius_m": (1, 100000), "stop_min_duration_s": (1, 86400),
                    "silence_alert_after_s": (10, 30 * 86400), "silence_check_interval_s": (1, 86400),
                    "idle_timeout_s": (10, 86400)}
+_GEO_KEYS: dict[str, type | tuple[type, ...]] = {
+    "departure_zones": str, "trip_gap_s": int, "max_plausible_kmh": (int, float), "approach_alerts": bool,
+    "approach_distance_m": (int, float), "approach_eta_s": int, "approach_recent_s": int, "cotravel_alerts": bool,
+    "cotravel_k": int, "cotravel_dt_s": int, "cotravel_window_s": int, "cotravel_min_score": (int, float),
+    "cotravel_check_interval_s": int}
+_GEO_RANGES = {"trip_gap_s": (60, 7 * 86400), "max_plausible_kmh": (10, 1000), "approach_distance_m": (0, 200_000),
+               "approach_eta_s": (0, 86400), "approach_recent_s": (60, 86400), "cotravel_k": (2, 50),
+               "cotravel_dt_s": (1, 3600), "cotravel_window_s": (60, 7 * 86400), "cotravel_min_score": (-10, 100),
+               "cotravel_check_interval_s": (1, 86400)}
 _CAMERA_KEYS = {"id": str, "name": str, "lat": (int, float), "lon": (int, float), "heading": (int, float), "road": str}
 
 
@@ -152,6 +185,32 @@ def parse_trackers(raw: Any) -> TrackerSettings:
     return TrackerSettings(**values)
 
 
+def parse_geo(raw: Any, base: Path) -> GeoSettings:
+    """``[geo]`` -> :class:`GeoSettings` with its departure zones loaded and validated."""
+    from geo.zones import ZoneError, load_zones
+
+    if not isinstance(raw, dict):
+        raise ConfigError("geo: must be a table")
+    for k, v in raw.items():
+        if k not in _GEO_KEYS:
+            raise ConfigError(f"geo.{k}: unknown key (known: {', '.join(_GEO_KEYS)})")
+        _check_type(f"geo.{k}", v, _GEO_KEYS[k])
+        if k in _GEO_RANGES:
+            _range(f"geo.{k}", v, *_GEO_RANGES[k])
+    values = {k: float(v) if k in ("max_plausible_kmh", "approach_distance_m", "cotravel_min_score") else v
+              for k, v in raw.items()}
+    if "departure_zones" in raw:
+        if not raw["departure_zones"].strip():
+            raise ConfigError("geo.departure_zones: must be a path to a GeoJSON file")
+        values["departure_zones"] = _path(base, raw["departure_zones"])
+    path = values.get("departure_zones", DEFAULT_ZONES)
+    try:
+        values["zones"] = load_zones(path)
+    except ZoneError as err:
+        raise ConfigError(f"geo.departure_zones: {err}") from None
+    return GeoSettings(**values)
+
+
 def parse_country_weights(raw: Any) -> dict[str, float]:
     """``reading.countries``: ISO code -> prior weight (> 0) of plates from that country."""
     weights: dict[str, float] = {}
@@ -179,8 +238,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     base = path.parent.parent if path.parent.name == "configs" else path.parent
 
     for section in raw:
-        if section not in _SCHEMA and section not in ("cameras", "trackers"):
-            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'trackers', 'cameras'])})")
+        if section not in _SCHEMA and section not in ("cameras", "trackers", "geo"):
+            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'trackers', 'geo', 'cameras'])})")
     values: dict[str, Any] = {}
     for section, keys in _SCHEMA.items():
         table = raw.get(section, {})
@@ -239,4 +298,5 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         else dict(grammars.COUNTRY_PRIORS),
         cameras=parse_cameras(raw.get("cameras", [])),
         trackers=parse_trackers(raw.get("trackers", {})),
+        geo=parse_geo(raw.get("geo", {}), base),
     )

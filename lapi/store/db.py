@@ -6,38 +6,40 @@ read that matched is never stored without its hit.
 
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from psycopg import errors
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from lapi.alerts import AlertFilter, hit_alert_payload
 from lapi.cameras import Camera
-from lapi.matching import Match, WatchEntry, match_read
+from lapi.matching import DEFAULT_MAX_COST, Match, WatchEntry
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import PlateRead
+from lapi.store.errors import Conflict, NotFound
 from lapi.store.migrations import migrate
+from lapi.store.notify import NotifyListener
 from lapi.store.partitions import DayPartitions
 from lapi.store.pings import PingCopier
+from lapi.store.watchlists import WatchlistStore, index_entry
+from lapi.watchlists import parse_watchlist_csv  # noqa: F401 - kept importable from here
 from trackers.pings import Ping
 
-
-class NotFound(LookupError):
-    """A referenced row does not exist (unknown camera, watchlist entry...)."""
-
-
-class Conflict(ValueError):
-    """The write collides with an existing row."""
+ALERT_LOCK = 1741058  # advisory lock: alert ids commit in increasing order (migration 0003)
+HIT_STATUSES = ("new", "confirmed", "rejected")
 
 
 @dataclass(frozen=True)
 class StoredHit:
     id: int
     match: Match
+    alert_id: int = 0
+    alert: dict[str, Any] = field(default_factory=dict)  # as consumers receive it, alert_id included
 
 
 @dataclass(frozen=True)
@@ -48,29 +50,80 @@ class StoredRead:
     hits: list[StoredHit]
 
 
-_WATCH_COLUMNS = "id, list_name, plate_norm, plate_text, category, reason, priority"
+_HIT_COLUMNS = ("h.id, h.read_id, h.read_at, h.camera_id, h.plate_norm, h.entry_id, h.list_name, h.match_type,"
+                " h.cost::float8 AS cost, h.read_confidence, h.pattern, h.category, h.priority, h.status, h.decided_by,"
+                " h.decided_at, h.decision_reason, h.created_at, r.plate_text, o.id AS alert_id")
+_HIT_FROM = (" FROM hits h LEFT JOIN plate_reads r ON r.id = h.read_id AND r.read_at = h.read_at"
+             " LEFT JOIN alert_outbox o ON o.hit_id = h.id")
+
+
+def alert_message(alert_id: int, payload: dict[str, Any]) -> dict[str, Any]:
+    """An outbox row as consumers receive it."""
+    return {"type": payload.get("type", "hit"), "alert_id": alert_id, **payload}
 
 
 class Store:
     """Async access to the LAPI database."""
 
-    def __init__(self, url: str, min_size: int = 1, max_size: int = 8) -> None:
+    def __init__(self, url: str, min_size: int = 1, max_size: int = 8, *, listen: bool = False,
+                 default_max_cost: float = DEFAULT_MAX_COST) -> None:
+        """``listen``: follow other processes' watchlist changes and alerts (LISTEN/NOTIFY)."""
         self.url = url
         self.pool = AsyncConnectionPool(url, min_size=min_size, max_size=max_size, open=False,
                                         kwargs={"autocommit": True})
         self.partitions = DayPartitions(timescale=False)
         self.copier = PingCopier()
+        self.watchlists = WatchlistStore(self, default_max_cost)
+        self.listen = listen
+        self._listener: NotifyListener | None = None
+        self._alert_listeners: list[Callable[[], None]] = []
+        self._sync_task: asyncio.Task | None = None
 
     async def open(self) -> None:
-        """Open the pool and bring the schema up to date."""
+        """Open the pool, bring the schema up to date and load the watchlist index."""
         await self.pool.open(wait=True, timeout=30)
         async with self.pool.connection() as conn:
             await migrate(conn)
             cur = await conn.execute("SELECT bool_or(timescale) FROM schema_migrations")
             self.partitions = DayPartitions(timescale=bool((await cur.fetchone())[0]))
+        await self.watchlists.load()
+        if self.listen:
+            self._listener = NotifyListener(self.url, {"lapi_watchlist": self._watchlist_announced,
+                                                       "lapi_alerts": self._alerts_committed})
+            self._listener.start()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
+        if self._sync_task is not None:
+            await asyncio.gather(self._sync_task, return_exceptions=True)
         await self.pool.close()
+
+    def _watchlist_announced(self) -> None:
+        if self._sync_task is None or self._sync_task.done():
+            self._sync_task = asyncio.create_task(self.watchlists.sync(), name="lapi-watchlist-sync")
+        else:  # a sync is running: run one more after it, for what it may have started too early to see
+            previous = self._sync_task
+
+            async def again() -> None:
+                await asyncio.gather(previous, return_exceptions=True)
+                await self.watchlists.sync()
+
+            self._sync_task = asyncio.create_task(again(), name="lapi-watchlist-sync")
+
+    # alert listeners -------------------------------------------------------------------------
+    def on_alerts(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (no arguments, must not block) whenever alerts were committed, here
+        or, with ``listen``, by another process: it then reads the outbox from its last alert id."""
+        self._alert_listeners.append(callback)
+
+    def off_alerts(self, callback: Callable[[], None]) -> None:
+        if callback in self._alert_listeners:
+            self._alert_listeners.remove(callback)
+
+    def _alerts_committed(self) -> None:
+        for callback in list(self._alert_listeners):
+            callback()
 
     async def ping(self) -> bool:
         async with self.pool.connection() as conn:
@@ -102,18 +155,18 @@ class Store:
     # reads and hits --------------------------------------------------------------------------
     async def store_reads(self, camera_id: str, read_at: datetime, reads: list[PlateRead],
                           position: tuple[float | None, float | None, float | None] = (None, None, None)) -> list[StoredRead]:
-        """Store a frame's reads, match them against the watchlist and record hits, atomically."""
-        await self.get_camera(camera_id)
+        """Store a frame's reads, match them against the watchlists in force at ``read_at`` and
+        record each hit with its outbox alert, all in one transaction."""
+        camera = await self.get_camera(camera_id)
         if not reads:
             return []
         lat, lon, heading = position
+        matches = [self.watchlists.match(read.plate_norm, read_at) for read in reads]
         stored: list[StoredRead] = []
         async with self.pool.connection() as conn:
             await self.partitions.ensure(conn, "plate_reads", [read_at])
             async with conn.transaction():
-                cur = await conn.execute(f"SELECT {_WATCH_COLUMNS} FROM watchlist_entries WHERE plate_norm = ANY(%s)",
-                                         ([r.plate_norm for r in reads],))
-                entries = [WatchEntry(*row) for row in await cur.fetchall()]
+                read_ids = []
                 for read in reads:
                     cur = await conn.execute(
                         "INSERT INTO plate_reads (read_at, camera_id, plate_text, plate_norm, country, plate_format,"
@@ -122,16 +175,91 @@ class Store:
                         (read_at, camera_id, read.text, read.plate_norm, read.country, read.format_name, read.confidence, list(read.char_confidences),
                          read.box.x, read.box.y, read.box.w, read.box.h, read.box.score, read.crop_jpeg or None,
                          lat, lon, heading))
-                    read_id = (await cur.fetchone())[0]
-                    hits = []
-                    for m in match_read(read.plate_norm, entries):
+                    read_ids.append((await cur.fetchone())[0])
+                pending = []  # (read index, hit id, match, payload)
+                for i, (read, read_id) in enumerate(zip(reads, read_ids)):
+                    for m in matches[i]:
+                        e = m.entry
                         cur = await conn.execute(
-                            "INSERT INTO hits (read_id, read_at, camera_id, plate_norm, entry_id, list_name, match_type)"
-                            " VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                            (read_id, read_at, camera_id, read.plate_norm, m.entry.id, m.entry.list_name, m.match_type))
-                        hits.append(StoredHit((await cur.fetchone())[0], m))
-                    stored.append(StoredRead(read_id, read_at, read, hits))
+                            "INSERT INTO hits (read_id, read_at, camera_id, plate_norm, entry_id, list_name, match_type,"
+                            " cost, read_confidence, pattern, category, priority)"
+                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                            (read_id, read_at, camera_id, read.plate_norm, e.id, e.list_name, m.match_type, m.cost,
+                             read.confidence, e.plate_norm, e.category, e.priority))
+                        hit_id = (await cur.fetchone())[0]
+                        pending.append((i, hit_id, m, hit_alert_payload(camera, hit_id, read_id, read_at, read, m)))
+                hits: list[list[StoredHit]] = [[] for _ in reads]
+                if pending:
+                    # taken last, held only until commit: alert ids then commit in increasing order
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ALERT_LOCK,))
+                    for i, hit_id, m, payload in pending:
+                        cur = await conn.execute(
+                            "INSERT INTO alert_outbox (hit_id, list_name, category, camera_id, priority, payload)"
+                            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+                            (hit_id, m.entry.list_name, m.entry.category, camera_id, m.entry.priority, Jsonb(payload)))
+                        alert_id = (await cur.fetchone())[0]
+                        hits[i].append(StoredHit(hit_id, m, alert_id, alert_message(alert_id, payload)))
+                    await conn.execute("SELECT pg_notify('lapi_alerts', '')")
+                stored = [StoredRead(rid, read_at, read, h) for rid, read, h in zip(read_ids, reads, hits)]
+        if any(s.hits for s in stored):
+            self._alerts_committed()
         return stored
+
+    # alerts and hits ---------------------------------------------------------------------------
+    async def last_alert_id(self) -> int:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM alert_outbox")
+            return (await cur.fetchone())[0]
+
+    async def alerts_after(self, after_id: int, flt: AlertFilter | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        """Outbox alerts with an id above ``after_id``, in id order (the order they committed in)."""
+        flt = flt or AlertFilter()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, payload FROM alert_outbox WHERE id > %(after)s"
+                " AND (%(lists)s::text[] IS NULL OR list_name = ANY(%(lists)s))"
+                " AND (%(cats)s::text[] IS NULL OR category = ANY(%(cats)s))"
+                " AND (%(cams)s::text[] IS NULL OR camera_id = ANY(%(cams)s))"
+                " AND priority >= %(prio)s ORDER BY id LIMIT %(limit)s",
+                {"after": after_id, "lists": sorted(flt.lists) or None, "cats": sorted(flt.categories) or None,
+                 "cams": sorted(flt.cameras) or None, "prio": flt.min_priority, "limit": limit})
+            return [alert_message(i, p) for i, p in await cur.fetchall()]
+
+    async def hits(self, status: str | None = None, list_name: str | None = None, limit: int = 100,
+                   before_id: int | None = None) -> list[dict[str, Any]]:
+        """Hits, newest first, with their read's text and alert id."""
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                f"SELECT {_HIT_COLUMNS}{_HIT_FROM} WHERE (%(status)s::text IS NULL OR h.status = %(status)s)"
+                " AND (%(list)s::text IS NULL OR h.list_name = %(list)s)"
+                " AND (%(before)s::bigint IS NULL OR h.id < %(before)s) ORDER BY h.id DESC LIMIT %(limit)s",
+                {"status": status, "list": list_name, "before": before_id, "limit": limit})
+            return await cur.fetchall()
+
+    async def get_hit(self, hit_id: int) -> dict[str, Any]:
+        async with self.pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(f"SELECT {_HIT_COLUMNS}{_HIT_FROM} WHERE h.id = %s", (hit_id,))
+            row = await cur.fetchone()
+        if row is None:
+            raise NotFound(f"no hit with id {hit_id}")
+        return row
+
+    async def decide_hit(self, hit_id: int, status: str, decided_by: str, reason: str) -> dict[str, Any]:
+        """An analyst's decision on a new hit: confirmed or rejected, by whom and why (once)."""
+        if status not in ("confirmed", "rejected"):
+            raise ValueError(f"status: must be confirmed or rejected, got {status!r}")
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "UPDATE hits SET status = %s, decided_by = %s, decided_at = now(), decision_reason = %s"
+                " WHERE id = %s AND status = 'new' RETURNING id", (status, decided_by, reason, hit_id))
+            updated = await cur.fetchone()
+        hit = await self.get_hit(hit_id)
+        if updated is None:
+            raise Conflict(f"hit {hit_id} was already {hit['status']} by {hit['decided_by']} "
+                           f"at {hit['decided_at'].isoformat()}")
+        return hit
 
     async def sightings(self, plate: str, start: datetime, end: datetime, limit: int = 1000) -> list[dict[str, Any]]:
         """A vehicle's reads between two times, newest first (no crop bytes)."""
@@ -174,70 +302,22 @@ class Store:
                 (beacon_id, start, end))
             return await cur.fetchall()
 
-    # watchlist -----------------------------------------------------------------------------
+    # watchlist (the fuller API is self.watchlists) --------------------------------------------
     async def add_watch_entry(self, plate: str, list_name: str = "default", category: str = "", reason: str = "",
                               priority: int = 1, created_by: str = "") -> WatchEntry:
-        norm = normalise_plate(plate)
-        async with self.pool.connection() as conn:
-            try:
-                cur = await conn.execute(
-                    "INSERT INTO watchlist_entries (list_name, plate_norm, plate_text, category, reason, priority, created_by)"
-                    f" VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING {_WATCH_COLUMNS}",
-                    (list_name, norm, plate.strip(), category, reason, priority, created_by))
-            except errors.UniqueViolation:
-                raise Conflict(f"{norm} is already on list {list_name!r}") from None
-            return WatchEntry(*(await cur.fetchone()))
+        from lapi.watchlists import parse_entry
+
+        fields = parse_entry({"plate": plate, "list": list_name, "category": category, "reason": reason,
+                              "priority": priority})
+        return index_entry(await self.watchlists.add_entry(fields, created_by))
 
     async def list_watch_entries(self, list_name: str | None = None) -> list[WatchEntry]:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {_WATCH_COLUMNS} FROM watchlist_entries WHERE %s::text IS NULL OR list_name = %s ORDER BY id",
-                (list_name, list_name))
-            return [WatchEntry(*row) for row in await cur.fetchall()]
+        return [index_entry(row) for row in await self.watchlists.entries(list_name)]
 
-    async def remove_watch_entry(self, entry_id: int) -> None:
-        async with self.pool.connection() as conn:
-            cur = await conn.execute("DELETE FROM watchlist_entries WHERE id = %s", (entry_id,))
-            if cur.rowcount == 0:
-                raise NotFound(f"no watchlist entry with id {entry_id}")
+    async def remove_watch_entry(self, entry_id: int, removed_by: str = "") -> None:
+        await self.watchlists.remove_entry(entry_id, removed_by)
 
     async def import_watch_entries(self, rows: list[dict[str, Any]], created_by: str = "") -> tuple[int, int]:
-        """Insert validated rows in one transaction; returns (inserted, already present)."""
-        inserted = 0
-        async with self.pool.connection() as conn:
-            async with conn.transaction():
-                for row in rows:
-                    cur = await conn.execute(
-                        "INSERT INTO watchlist_entries (list_name, plate_norm, plate_text, category, reason, priority, created_by)"
-                        " VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (list_name, plate_norm) DO NOTHING",
-                        (row["list_name"], row["plate_norm"], row["plate_text"], row["category"], row["reason"],
-                         row["priority"], created_by))
-                    inserted += cur.rowcount
-        return inserted, len(rows) - inserted
-
-
-def parse_watchlist_csv(text: str, default_list: str = "default") -> list[dict[str, Any]]:
-    """CSV with a header (``plate`` required; ``list``, ``category``, ``reason``, ``priority`` optional).
-
-    Raises ValueError naming the line of the first bad row, so nothing is half-imported.
-    """
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "plate" not in [f.strip().lower() for f in reader.fieldnames]:
-        raise ValueError("CSV needs a header row with a 'plate' column")
-    rows = []
-    for line_no, raw in enumerate(reader, start=2):
-        rec = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        norm = normalise_plate(rec.get("plate", ""))
-        if not 2 <= len(norm) <= 10:
-            raise ValueError(f"line {line_no}: plate {rec.get('plate', '')!r} must have 2-10 letters/digits")
-        try:
-            priority = int(rec.get("priority") or 1)
-        except ValueError:
-            raise ValueError(f"line {line_no}: priority must be an integer 1-5") from None
-        if not 1 <= priority <= 5:
-            raise ValueError(f"line {line_no}: priority must be an integer 1-5")
-        rows.append({"plate_norm": norm, "plate_text": rec["plate"], "list_name": rec.get("list") or default_list,
-                     "category": rec.get("category", ""), "reason": rec.get("reason", ""), "priority": priority})
-    if not rows:
-        raise ValueError("CSV has no data rows")
-    return rows
+        """Insert validated rows (:func:`lapi.watchlists.parse_watchlist_csv`) in one transaction;
+        returns (inserted, already present)."""
+        return await self.watchlists.import_entries(rows, created_by)

@@ -1,0 +1,1 @@
+"""Alert delivery from the outbox: live feeds (WebSocket, SSE), webhooks, MQTT."""

@@ -56,7 +56,7 @@ class GeoSettings:
     max_plausible_kmh: float = 200.0      # a hop implying more is flagged implausible
     approach_alerts: bool = True
     approach_distance_m: float = 10_000.0  # alert when a watched vehicle closing in is this near a zone ...
-    approach_eta_s: int = 1200            # ... or expected there within this many seconds
+    approach_eta_s: int = 1200            # ... and expected there within this many seconds
     approach_recent_s: int = 900          # observations this recent give the speed and the trend
     cotravel_alerts: bool = True
     cotravel_k: int = 3                   # distinct cameras shared with a watched vehicle ...

@@ -9,6 +9,7 @@ import signal
 from aiohttp import web
 
 from lapi.api.app import INGEST, create_app, create_osmand_app
+from lapi.api.geo_routes import configure_geo
 from lapi.config import Settings
 from lapi.reading.pipeline import PlateReader
 from lapi.store.db import Store
@@ -39,6 +40,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         reader = PlateReader.from_settings(settings)
         ts = settings.trackers
         app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts)
+        configure_geo(app, settings.geo)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -60,6 +60,7 @@ class PingIngest:
         self.states = BeaconStates(stop_rules)
         self.stats = TrackerStats()
         self.publish = publish or (lambda alert: 0)
+        self.listeners: list[Callable[[list[Ping]], Any]] = []  # called with each committed batch; must not block
         self.accept_unknown = accept_unknown
         self.silence_after_s = silence_after_s
         self.max_batch = max_batch
@@ -223,6 +224,13 @@ class PingIngest:
             self.stats.duplicates[item.protocol] += len(item.pings) - n
             if not item.done.done():
                 item.done.set_result(n)
+        if self.listeners:
+            batch = [p for item in items for p in item.pings]
+            for listener in self.listeners:
+                try:
+                    listener(batch)
+                except Exception:  # noqa: BLE001 - a listener's failure is not the senders'
+                    log.exception("ping listener failed")
         for beacon_id in back:
             state = self.states.get(beacon_id)
             log.info("beacon %s heard again after a silence alert", beacon_id)

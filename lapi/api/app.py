@@ -539,4 +539,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     r.add_post("/v1/fittings/{fitting_id}/end", end_fitting)
     r.add_get("/v1/reads/{read_id}/crop", read_crop)
     r.add_get("/v1/alerts/ws", alerts_ws)
+    from lapi.api.geo_routes import add_geo_routes
+
+    add_geo_routes(app)  # zones, routes, approach, convoys, live geo alerts (lapi/api/geo_routes.py)
     return app

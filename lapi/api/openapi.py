@@ -80,6 +80,36 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _p("plate", "plate, any separators"), _q("from", "start (default: 24 hours ago)", schema=time),
                     _q("to", "end (default: now)", schema=time),
                     _q("limit", "max points (1-100000)", schema={"type": "integer"})])},
+            "/v1/vehicles/{plate}/route": {"get": _op(
+                "GeoJSON FeatureCollection of a vehicle's trips (sightings and fitted-beacon pings split at gaps): "
+                "a LineString per trip with start, end, distance, mean speed; a Point per observation with the "
+                "implied speed of the hop to it and a plausibility flag", params=[
+                    _p("plate", "plate, any separators"),
+                    _q("start", "window start (alias from; default: end - 24 h)", schema=time),
+                    _q("end", "window end (alias to; default: now)", schema=time),
+                    _q("gap_s", "unobserved longer than this starts a new trip (default geo.trip_gap_s)",
+                       schema={"type": "integer"}),
+                    _q("max_kmh", "hops implying more are implausible (default geo.max_plausible_kmh)",
+                       schema={"type": "number"})])},
+            "/v1/vehicles/{plate}/approach": {"get": _op(
+                "The latest trip's approach to each departure zone: distance, closing rate, bearing, ETA, and "
+                "whether it meets the approach-alert rule", params=[
+                    _p("plate", "plate, any separators"),
+                    _q("start", "window start (alias from; default: end - 24 h)", schema=time),
+                    _q("end", "window end (alias to; default: now)", schema=time)], errors=("400", "404"))},
+            "/v1/vehicles/{plate}/convoys": {"get": _op(
+                "Vehicles seen within dt of the target at k or more distinct cameras, ranked by how unlikely that "
+                "is given each camera's background traffic (score = -log10 expected chance matches)", params=[
+                    _p("plate", "plate, any separators"),
+                    _q("start", "window start (alias from; default: end - 24 h)", schema=time),
+                    _q("end", "window end (alias to; default: now)", schema=time),
+                    _q("k", "distinct cameras shared, at least (2-50, default geo.cotravel_k)",
+                       schema={"type": "integer"}),
+                    _q("dt", "seconds from the target's passage (1-3600, default geo.cotravel_dt_s)",
+                       schema={"type": "number"}),
+                    _q("min_score", "only candidates scoring at least this", schema={"type": "number"}),
+                    _q("limit", "max candidates (1-1000, default 50)", schema={"type": "integer"})])},
+            "/v1/geo/zones": {"get": _op("The departure zones in force (GeoJSON FeatureCollection)", errors=())},
             "/v1/osmand": {m: _op(
                 "OsmAnd / Traccar Client: one fix as query or form parameters (speed in knots by default)", params=[
                     _q("id", "beacon id", True), _q("lat", "latitude", schema={"type": "number"}),

@@ -1,0 +1,209 @@
+"""HTTP for ``geo``: departure zones, a vehicle's route, its approach to the coast, its convoys.
+
+:func:`add_geo_routes` registers the handlers and the live watch (:mod:`lapi.geo_watch`) on the
+application; :func:`configure_geo` hands it the ``[geo]`` settings before the app starts
+(without it, the defaults and the shipped zone file are used).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from aiohttp import web
+
+from geo.approach import assess, recent_of_latest_trip
+from geo.convoys import score_candidates
+from geo.routes import RouteRules, build_route, observations_from_track
+from geo.zones import ZoneSet, load_zones
+from lapi.config import GeoSettings
+from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rules
+from lapi.plates import normalise_plate
+from lapi.store.beacons import BeaconStore
+from lapi.store.db import Store
+from lapi.store.geo import MAX_TARGET_PASSAGES, GeoStore
+from trackers.pings import PingError, parse_time
+
+ROUTE_LIMIT = 100_000
+MAX_WINDOW = timedelta(days=31)
+GEOJSON = "application/geo+json"
+
+
+@dataclass
+class GeoService:
+    """What the geo handlers share; filled in when the application starts."""
+
+    settings: GeoSettings
+    zones: ZoneSet | None = None
+    store: Store | None = None
+    beacons: BeaconStore | None = None
+    geo: GeoStore | None = None
+    watch: GeoWatch | None = None
+    watchlist: WatchlistCache | None = None
+
+
+GEO = web.AppKey("geo", GeoService)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
+
+
+def _plate(request: web.Request) -> str:
+    plate = normalise_plate(request.match_info["plate"])
+    if not 2 <= len(plate) <= 10:
+        raise web.HTTPBadRequest(text="plate: must have 2-10 letters/digits (separators ignored)")
+    return plate
+
+
+def _time(request: web.Request, names: tuple[str, ...], default: datetime) -> datetime:
+    for name in names:
+        raw = request.query.get(name)
+        if raw:
+            try:
+                return parse_time(raw, name)
+            except PingError as err:
+                raise web.HTTPBadRequest(text=str(err)) from None
+    return default
+
+
+def _window(request: web.Request, default: timedelta) -> tuple[datetime, datetime]:
+    """``start``/``end`` (or ``from``/``to``), ISO 8601 with offset or Unix seconds; default: the last ``default``."""
+    now = datetime.now(timezone.utc)
+    end = _time(request, ("end", "to"), now + timedelta(minutes=5))
+    start = _time(request, ("start", "from"), end - default)
+    if end <= start:
+        raise web.HTTPBadRequest(text="end: must be after start")
+    if end - start > MAX_WINDOW:
+        raise web.HTTPBadRequest(text=f"start/end: the window may span at most {MAX_WINDOW.days} days")
+    return start, end
+
+
+def _number(request: web.Request, name: str, default: float, lo: float, hi: float, integer: bool = False) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: must be {'an integer' if integer else 'a number'}, got {raw!r}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise web.HTTPBadRequest(text=f"{name}: must be between {lo:g} and {hi:g}, got {raw!r}")
+    return value
+
+
+async def _observations(svc: GeoService, plate: str, start: datetime, end: datetime):
+    rows = await svc.beacons.track(plate, start, end, ROUTE_LIMIT + 1)
+    truncated = len(rows) > ROUTE_LIMIT
+    obs, unlocated = observations_from_track(rows[:ROUTE_LIMIT])
+    return obs, unlocated, truncated
+
+
+# handlers ------------------------------------------------------------------------------------------
+
+async def departure_zones(request: web.Request) -> web.Response:
+    svc = request.app[GEO]
+    doc = svc.zones.feature_collection()
+    doc["source_file"] = str(svc.zones.path) if svc.zones.path else None
+    return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
+
+
+async def vehicle_route(request: web.Request) -> web.Response:
+    """Sightings and fitted-beacon pings as trips: GeoJSON LineString per trip, Point per observation."""
+    svc = request.app[GEO]
+    plate = _plate(request)
+    start, end = _window(request, timedelta(days=1))
+    s = svc.settings
+    rules = RouteRules(gap=timedelta(seconds=_number(request, "gap_s", s.trip_gap_s, 60, 7 * 86400)),
+                       max_plausible_kmh=_number(request, "max_kmh", s.max_plausible_kmh, 10, 1000))
+    obs, unlocated, truncated = await _observations(svc, plate, start, end)
+    route = build_route(obs, rules, unlocated)
+    doc = route.to_geojson(plate_norm=plate, start=start.isoformat(), end=end.isoformat(),
+                           gap_s=rules.gap.total_seconds(), max_plausible_kmh=rules.max_plausible_kmh,
+                           truncated=truncated)
+    return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
+
+
+async def vehicle_approach(request: web.Request) -> web.Response:
+    """The latest trip's stance toward every departure zone: distance, closing rate, ETA, alert."""
+    svc = request.app[GEO]
+    plate = _plate(request)
+    start, end = _window(request, timedelta(days=1))
+    rules = approach_rules(svc.settings)
+    obs, unlocated, _ = await _observations(svc, plate, start, end)
+    approach = assess(obs, svc.zones, rules)
+    if approach is None:
+        raise web.HTTPNotFound(text=f"no located sighting or fitted-beacon ping of {plate} between "
+                                    f"{start.isoformat()} and {end.isoformat()}")
+    trip = build_route(recent_of_latest_trip(obs, rules), RouteRules(gap=rules.trip_gap)).trips[-1]
+    return web.json_response({
+        "plate_norm": plate, "start": start.isoformat(), "end": end.isoformat(),
+        "rules": {"distance_m": rules.distance_m, "eta_s": rules.eta_s, "recent_s": rules.recent.total_seconds(),
+                  "trip_gap_s": rules.trip_gap.total_seconds(), "min_closing_kmh": rules.min_closing_kmh},
+        "recent": trip.summary(), **approach.as_dict(rules)}, dumps=_dumps)
+
+
+async def vehicle_convoys(request: web.Request) -> web.Response:
+    """Vehicles seen within ``dt`` of the target at ``k`` or more cameras, ranked by surprise."""
+    svc = request.app[GEO]
+    plate = _plate(request)
+    start, end = _window(request, timedelta(days=1))
+    s = svc.settings
+    rules = convoy_rules(s, int(_number(request, "k", s.cotravel_k, 2, 50, integer=True)),
+                         _number(request, "dt", s.cotravel_dt_s, 1, 3600))
+    limit = int(_number(request, "limit", 50, 1, 1000, integer=True))
+    min_score = _number(request, "min_score", -math.inf, -1000, 1000) if request.query.get("min_score") else None
+    data = await svc.geo.convoy_data(plate, start, end, rules)
+    ranked = score_candidates(data.passages, data.co_sightings, data.population, rules)
+    if min_score is not None:
+        ranked = [c for c in ranked if c.score >= min_score]
+    listed = await svc.watchlist.watched([c.plate for c in ranked[:limit]]) if ranked else set()
+    return web.json_response({
+        "plate_norm": plate, "start": start.isoformat(), "end": end.isoformat(), "k": rules.k,
+        "dt_s": rules.dt.total_seconds(), "rate_window_s": rules.rate_window.total_seconds(),
+        "passages": len(data.passages), "cameras": len({p.camera_id for p in data.passages}),
+        "population": data.population, "passages_truncated_at": MAX_TARGET_PASSAGES if data.truncated else None,
+        "candidates_total": len(ranked),
+        "candidates": [{**c.as_dict(), "listed": c.plate in listed} for c in ranked[:limit]]}, dumps=_dumps)
+
+
+# wiring --------------------------------------------------------------------------------------------
+
+def configure_geo(app: web.Application, settings: GeoSettings) -> None:
+    """Use these ``[geo]`` settings (zones already loaded by the config) instead of the defaults."""
+    app[GEO].settings = settings
+
+
+def add_geo_routes(app: web.Application) -> None:
+    """Register the geo endpoints and start/stop the live watch with the application."""
+    from lapi.api.app import BEACONS, HUB, INGEST, STORE
+
+    app[GEO] = GeoService(GeoSettings())
+
+    async def on_startup(app: web.Application) -> None:
+        svc = app[GEO]
+        svc.zones = svc.settings.zones or load_zones(svc.settings.departure_zones)
+        svc.store, svc.beacons = app[STORE], app[BEACONS]
+        svc.geo = GeoStore(svc.store)
+        svc.watchlist = WatchlistCache(svc.store)
+        svc.watch = GeoWatch(svc.settings, svc.zones, svc.store, svc.beacons, app[HUB].publish, svc.watchlist.watched)
+        await svc.watch.start(app[HUB])
+        app[INGEST].listeners.append(svc.watch.on_pings)
+
+    async def on_cleanup(app: web.Application) -> None:
+        svc = app[GEO]
+        if svc.watch is not None:
+            if svc.watch.on_pings in app[INGEST].listeners:
+                app[INGEST].listeners.remove(svc.watch.on_pings)
+            await svc.watch.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    r = app.router
+    r.add_get("/v1/geo/zones", departure_zones)
+    r.add_get("/v1/vehicles/{plate}/route", vehicle_route)
+    r.add_get("/v1/vehicles/{plate}/approach", vehicle_approach)
+    r.add_get("/v1/vehicles/{plate}/convoys", vehicle_convoys)

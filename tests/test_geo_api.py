@@ -1,0 +1,269 @@
+"""Geo end to end: real PostgreSQL, real HTTP, the real alert hub and WebSocket.
+
+Scenarios come from geo.scenarios: a vehicle with a fitted beacon driving the A26/A16 to the beach
+at Sangatte past six cameras, and a convoy in a stream of background traffic with decoys.
+Camera reads other than pushed frames are stored through the store (the reading pipeline needs
+real photos); pings go over HTTP.
+"""
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from geo.convoys import ConvoyRules, score_candidates
+from geo.geodesy import haversine_m
+from geo.scenarios import A26_A16_TO_SANGATTE, cameras, corridor_traffic, drive
+from lapi.alerts import AlertHub
+from lapi.api.app import HUB, create_app
+from lapi.api.geo_routes import GEO, configure_geo
+from lapi.config import GeoSettings, TrackerSettings
+from lapi.store.geo import GeoStore
+
+from test_geo_convoys import reference_inputs
+from test_store import plate_read
+
+CALAIS = "Calais / Sangatte / Wissant"
+PLATE = "GV073KP"
+
+
+@pytest_asyncio.fixture
+async def geo_app(store):
+    """Factory: the API app with given [geo] settings (and optionally the plate reader), on a free port."""
+    started = []
+
+    async def start(reader=None, **geo) -> SimpleNamespace:
+        app = create_app(store, reader, trackers=TrackerSettings(silence_check_interval_s=3600))
+        configure_geo(app, GeoSettings(**geo))
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        started.append(runner)
+        async with aiohttp.ClientSession() as http:
+            for cam in cameras():
+                async with http.post(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1/cameras",
+                                     json=cam) as r:
+                    assert r.status == 201, await r.text()
+        return SimpleNamespace(url=f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", app=app,
+                               watch=app[GEO].watch, store=store)
+
+    yield start
+    for runner in started:
+        await runner.cleanup()
+
+
+def ping_body(beacon: str, fixes) -> list[dict]:
+    return [{"beacon_id": beacon, "time": f.time.isoformat(), "lat": round(f.lat, 6), "lon": round(f.lon, 6),
+             "speed_kmh": f.speed_kmh, "heading": round(f.heading, 1)} for f in fixes]
+
+
+async def fit(http, url: str, beacon: str, plate: str, since: datetime) -> None:
+    async with http.post(f"{url}/v1/beacons/{beacon}/fittings", json={"plate": plate, "from": since.isoformat()}) as r:
+        assert r.status == 201, await r.text()
+
+
+async def drain(queue: asyncio.Queue, types: set[str]) -> list[dict]:
+    out = []
+    while not queue.empty():
+        alert = queue.get_nowait()
+        if alert is not None and alert.get("type") in types:
+            out.append(alert)
+    return out
+
+
+def path_length() -> float:
+    r = A26_A16_TO_SANGATTE
+    return sum(haversine_m(a.lat, a.lon, b.lat, b.lon) for a, b in zip(r[:-1], r[1:]))
+
+
+async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
+    svc = await geo_app()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now - timedelta(minutes=40)
+    fixes, passes = drive(start, 110.0, 30.0)
+    earlier, _ = drive(start - timedelta(hours=5), 110.0, 60.0)  # the morning's trip, long before
+    for cam, t in passes.items():
+        await svc.store.store_reads(cam, t, [plate_read(PLATE)])
+    # a misread: the same plate "at Berck" three minutes after Calais
+    await svc.store.upsert_camera(type(await svc.store.get_camera("a26-setques"))(
+        id="d940-berck", name="Berck", lat=50.4005, lon=1.5631, road="D940"))
+    await svc.store.store_reads("d940-berck", passes["a16-calais-est"] + timedelta(minutes=3), [plate_read(PLATE)])
+    async with aiohttp.ClientSession() as http:
+        await fit(http, svc.url, "B-A26", PLATE, start - timedelta(hours=6))
+        async with http.post(f"{svc.url}/v1/pings", json=ping_body("B-A26", earlier + fixes)) as r:
+            assert r.status == 201, await r.text()
+        params = {"start": (start - timedelta(hours=6)).isoformat(), "end": now.isoformat()}
+        async with http.get(f"{svc.url}/v1/vehicles/gv-073-kp/route", params=params) as r:
+            assert r.status == 200, await r.text()
+            assert r.content_type == "application/geo+json"
+            doc = await r.json()
+        assert doc["type"] == "FeatureCollection" and doc["plate_norm"] == PLATE and doc["trips"] == 2
+        trips = [f for f in doc["features"] if f["properties"]["feature"] == "trip"]
+        points = [f for f in doc["features"] if f["properties"]["feature"] == "observation"]
+        assert len(points) == len(earlier) + len(fixes) + len(passes) + 1 == doc["observations"]
+        morning, last = (t["properties"] for t in trips)
+        assert morning["implausible_hops"] == 0 and morning["sightings"] == 0
+        assert last["sightings"] == 7 and last["pings"] == len(fixes)
+        assert last["implausible_hops"] == 2  # into Berck and out again
+        # the Berck detour adds ~140 km of straight lines to the real path
+        assert last["distance_m"] > path_length() + 100_000
+        assert trips[1]["geometry"]["type"] == "LineString"
+        assert trips[1]["geometry"]["coordinates"][0] == [2.1601, 50.7133]  # lon, lat: leaving Setques
+        berck = next(p for p in points if p["properties"].get("camera_id") == "d940-berck")
+        assert berck["properties"]["hop"]["plausible"] is False and berck["properties"]["hop"]["speed_kmh"] > 1000
+        # a gap rule of 6 hours joins the two trips
+        async with http.get(f"{svc.url}/v1/vehicles/GV073KP/route", params={**params, "gap_s": "21600"}) as r:
+            assert (await r.json())["trips"] == 1
+        # the latest trip's approach: it ends on the beach at Sangatte
+        async with http.get(f"{svc.url}/v1/vehicles/GV073KP/approach", params=params) as r:
+            assert r.status == 200, await r.text()
+            approach = await r.json()
+        assert approach["inside"] == [CALAIS] and approach["nearest"]["zone"] == CALAIS
+        assert approach["nearest"]["distance_m"] == 0 and len(approach["zones"]) == 8
+        async with http.get(f"{svc.url}/v1/geo/zones") as r:
+            zones = await r.json()
+        assert [f["properties"]["name"] for f in zones["features"]][2] == CALAIS
+
+
+@pytest.mark.parametrize("path,params,message", [
+    ("/v1/vehicles/x/route", {}, "plate: must have 2-10 letters/digits"),
+    ("/v1/vehicles/GV073KP/route", {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T09:00:00Z"},
+     "end: must be after start"),
+    ("/v1/vehicles/GV073KP/route", {"start": "yesterday"}, "not an ISO 8601 time"),
+    ("/v1/vehicles/GV073KP/route", {"gap_s": "ten"}, "gap_s: must be a number"),
+    ("/v1/vehicles/GV073KP/route", {"start": "2026-01-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"},
+     "at most 31 days"),
+    ("/v1/vehicles/GV073KP/convoys", {"k": "1"}, "k: must be between 2 and 50"),
+    ("/v1/vehicles/GV073KP/convoys", {"k": "3.5"}, "k: must be an integer"),
+    ("/v1/vehicles/GV073KP/convoys", {"dt": "-4"}, "dt: must be between 1 and 3600"),
+])
+async def test_bad_geo_queries_get_a_clear_400(geo_app, path, params, message):
+    svc = await geo_app()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(svc.url + path, params=params) as r:
+            assert r.status == 400
+            body = await r.json()
+    assert message in body["error"]["message"]
+
+
+async def test_approach_of_an_unseen_vehicle_is_404(geo_app):
+    svc = await geo_app()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{svc.url}/v1/vehicles/ZZ999ZZ/approach") as r:
+            assert r.status == 404 and "no located sighting" in (await r.json())["error"]["message"]
+
+
+async def test_beacon_car_closing_on_calais_alerts_on_the_websocket_then_enters(geo_app):
+    svc = await geo_app(approach_distance_m=10_000, approach_eta_s=1200)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    start = now - timedelta(minutes=30)
+    fixes, _ = drive(start, 110.0, 30.0)
+    alerts = []
+    async with aiohttp.ClientSession() as http:
+        await fit(http, svc.url, "B-CAL", PLATE, start - timedelta(hours=1))
+        async with http.ws_connect(f"{svc.url}/v1/alerts/ws") as ws:
+            assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
+            for i in range(0, len(fixes), 4):  # live: a few fixes a request, as a tracker app sends them
+                async with http.post(f"{svc.url}/v1/pings", json=ping_body("B-CAL", fixes[i:i + 4])) as r:
+                    assert r.status == 201, await r.text()
+                await svc.watch.idle()
+            while True:
+                try:
+                    msg = await ws.receive(timeout=3)
+                except asyncio.TimeoutError:
+                    break
+                alerts.append(json.loads(msg.data))
+    geo = [a for a in alerts if a["type"] in ("approach", "zone_enter", "zone_exit")]
+    assert [(a["type"], a["zone"]) for a in geo] == [("approach", CALAIS), ("zone_enter", CALAIS)]
+    approach, enter = geo
+    assert approach["plate_norm"] == PLATE and approach["beacon_id"] == "B-CAL" and approach["reason"] == "beacon"
+    assert approach["distance_m"] <= 10_000 and 0 < approach["eta_s"] <= 1200 and approach["closing"] is True
+    assert approach["time"] < enter["time"]
+
+
+async def test_watched_plate_read_by_cameras_raises_an_approach_alert(geo_app, reader, fixture_frame):
+    body, plate = fixture_frame
+    svc = await geo_app(reader=reader)
+    await svc.store.add_watch_entry(plate, category="passeur")
+    hub: AlertHub = svc.app[HUB]
+    queue = hub.subscribe()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    _, passes = drive(now - timedelta(minutes=25), 110.0)
+    async with aiohttp.ClientSession() as http:
+        for cam in ("a26-nordausques", "a26-ardres", "a16-calais-est"):
+            async with http.post(f"{svc.url}/v1/frames", params={"camera_id": cam, "captured_at": passes[cam].isoformat()},
+                                 data=body, headers={"Content-Type": "image/jpeg"}) as r:
+                assert r.status == 200, await r.text()
+    for _ in range(50):  # the hits reach the hub through the alert outbox feed
+        await asyncio.sleep(0.1)
+        await svc.watch.idle()
+        found = await drain(queue, {"approach"})
+        if found:
+            break
+    hub.unsubscribe(queue)
+    assert [(a["type"], a["zone"], a["plate_norm"], a["reason"]) for a in found] == [("approach", CALAIS, plate, "watchlist")]
+    assert found[0]["time"] == passes["a16-calais-est"].isoformat()
+
+
+async def test_convoy_query_ranks_the_companion_first_among_decoys(geo_app):
+    svc = await geo_app()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    sc = corridor_traffic(now - timedelta(hours=2), hours=2.0, seed=6)
+    loaded = await GeoStore(svc.store).bulk_load_sightings((s.plate, s.camera_id, s.time) for s in sc.sightings)
+    assert loaded == len(sc.sightings) > 5000
+    async with aiohttp.ClientSession() as http:
+        params = {"start": sc.start.isoformat(), "end": sc.end.isoformat(), "k": "3", "dt": "120"}
+        async with http.get(f"{svc.url}/v1/vehicles/{sc.target}/convoys", params=params) as r:
+            assert r.status == 200, await r.text()
+            doc = await r.json()
+    assert doc["passages"] == 6 and doc["cameras"] == 6
+    plates = [c["plate_norm"] for c in doc["candidates"]]
+    assert plates[0] == sc.companion and doc["candidates"][0]["cameras"] == 6
+    assert plates.index(sc.quiet_scout) < plates.index(sc.busy_decoy)
+    # the store's answer is exactly the brute-force one over the same sightings
+    rules = ConvoyRules(k=3, dt=timedelta(seconds=120))
+    expected = score_candidates(*reference_inputs(sc.sightings, sc.target, rules), rules)
+    assert [(c.plate, round(c.score, 2)) for c in expected] == [(c["plate_norm"], c["score"]) for c in doc["candidates"]]
+    assert doc["population"] == reference_inputs(sc.sightings, sc.target, rules)[2]
+
+
+async def test_standing_rule_alerts_once_for_an_unlisted_companion(geo_app, reader, fixture_frame):
+    body, plate = fixture_frame
+    svc = await geo_app(reader=reader, cotravel_check_interval_s=3600, cotravel_k=3, cotravel_dt_s=120,
+                        cotravel_min_score=1.0)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    sc = corridor_traffic(now - timedelta(minutes=70), hours=70 / 60, seed=6)
+    last_pass = max(sc.target_passes.values())
+    rows = [(s.plate, s.camera_id, s.time) for s in sc.sightings if not (s.plate == sc.target and s.time == last_pass)]
+    await GeoStore(svc.store).bulk_load_sightings(rows)
+    await svc.store.add_watch_entry(sc.target, category="passeur")
+    await svc.store.add_watch_entry(sc.quiet_scout, category="known associate")  # listed: not news
+    hub: AlertHub = svc.app[HUB]
+    queue = hub.subscribe()
+    last_cam = next(c for c, t in sc.target_passes.items() if t == last_pass)
+    assert sc.target == plate  # the frame shows the target's plate: its last passage is a real read and hit
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{svc.url}/v1/frames", params={"camera_id": last_cam, "captured_at": last_pass.isoformat()},
+                             data=body, headers={"Content-Type": "image/jpeg"}) as r:
+            assert r.status == 200, await r.text()
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if sc.target in svc.watch.watched_seen:
+            break
+    assert sc.target in svc.watch.watched_seen
+    first = await svc.watch.check_cotravel()
+    again = await svc.watch.check_cotravel()
+    published = await drain(queue, {"cotravel"})
+    hub.unsubscribe(queue)
+    companions = [a["companion"] for a in first]
+    assert sc.companion in companions
+    assert sc.quiet_scout not in companions and sc.busy_decoy not in companions
+    assert again == [] and [a["companion"] for a in published] == companions
+    alert = next(a for a in first if a["companion"] == sc.companion)
+    assert alert["plate_norm"] == sc.target and alert["cameras"] == 6 and alert["score"] >= 1.0

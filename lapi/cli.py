@@ -143,22 +143,6 @@ def cmd_push(args: argparse.Namespace) -> None:
                                     headers={"Content-Type": ctype})))
 
 
-def cmd_watch(args: argparse.Namespace) -> None:
-    base = f"{args.url}/v1/watchlist"
-    if args.action == "add":
-        body = {"plate": args.plate, "list": args.list, "category": args.category, "reason": args.reason,
-                "priority": args.priority}
-        _print(asyncio.run(_request("POST", base, json=body)))
-    elif args.action == "list":
-        _print(asyncio.run(_request("GET", base, params={"list": args.list} if args.list else {})))
-    elif args.action == "remove":
-        asyncio.run(_request("DELETE", f"{base}/{args.entry_id}"))
-        print(f"removed entry {args.entry_id}")
-    elif args.action == "import":
-        data = Path(args.csv).read_bytes()
-        _print(asyncio.run(_request("POST", f"{base}/import", data=data, headers={"Content-Type": "text/csv"})))
-
-
 def cmd_sightings(args: argparse.Namespace) -> None:
     params = {k: v for k, v in (("from", args.start), ("to", args.end)) if v}
     _print(asyncio.run(_request("GET", f"{args.url}/v1/vehicles/{args.plate}/sightings", params=params)))
@@ -212,7 +196,11 @@ def cmd_alerts(args: argparse.Namespace) -> None:
     import aiohttp
 
     async def listen() -> None:
-        ws_url = args.url.replace("http", "ws", 1) + "/v1/alerts/ws"
+        from urllib.parse import urlencode
+
+        query = urlencode({k: v for k, v in (("after", args.after), ("list", args.list), ("category", args.category),
+                                             ("camera", args.camera)) if v is not None})
+        ws_url = args.url.replace("http", "ws", 1) + "/v1/alerts/ws" + (f"?{query}" if query else "")
         deadline = time.monotonic() + args.timeout if args.timeout else None
         async with aiohttp.ClientSession() as session:
             try:
@@ -300,25 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     client(p)
     p.set_defaults(func=cmd_push)
 
-    p = sub.add_parser("watch", help="manage the watchlist of a running service")
-    wsub = p.add_subparsers(dest="action", required=True)
-    w = wsub.add_parser("add")
-    w.add_argument("plate")
-    w.add_argument("--list", default="default")
-    w.add_argument("--category", default="")
-    w.add_argument("--reason", default="")
-    w.add_argument("--priority", type=int, default=1)
-    client(w)
-    w = wsub.add_parser("list")
-    w.add_argument("--list")
-    client(w)
-    w = wsub.add_parser("remove")
-    w.add_argument("entry_id", type=int)
-    client(w)
-    w = wsub.add_parser("import")
-    w.add_argument("csv")
-    client(w)
-    p.set_defaults(func=cmd_watch)
+    from lapi.cli_watchlists import add_parsers as add_watchlist_parsers
+
+    add_watchlist_parsers(sub, client)  # watch, watchlists, hits (lapi/cli_watchlists.py)
 
     p = sub.add_parser("sightings", help="a vehicle's sightings from a running service")
     p.add_argument("plate")
@@ -372,6 +344,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="print live hits from a running service, one JSON line each")
     p.add_argument("--count", type=int, default=0, help="exit after this many alerts")
     p.add_argument("--timeout", type=float, default=0, help="exit after this many seconds")
+    p.add_argument("--after", type=int, help="first every alert with a larger id (resume from your last alert_id)")
+    p.add_argument("--list", help="only these lists (comma-separated)")
+    p.add_argument("--category", help="only these categories (comma-separated)")
+    p.add_argument("--camera", help="only these cameras (comma-separated)")
     client(p)
     p.set_defaults(func=cmd_alerts)
     p = sub.add_parser("bench", help="measure throughput (figures go to docs/benchmarks.md)")

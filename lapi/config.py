@@ -67,6 +67,17 @@ class GeoSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """``[alerts]``: watchlist default threshold and where hit alerts are delivered (see lapi/delivery)."""
+
+    default_max_cost: float = 0.8        # threshold of lists created without one
+    poll_interval_s: float = 1.0         # outbox re-read this often even without a notification
+    claim_lease_s: float = 60.0          # a delivery claimed by a process that died is retried after this
+    webhooks: tuple[Any, ...] = ()       # lapi.delivery.webhook.WebhookSettings
+    mqtt: Any = None                     # lapi.delivery.mqtt.MqttSettings, None: no MQTT
+
+
+@dataclass(frozen=True)
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -86,6 +97,7 @@ class Settings:
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
     trackers: TrackerSettings = field(default_factory=TrackerSettings)
     geo: GeoSettings = field(default_factory=GeoSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
@@ -211,6 +223,113 @@ def parse_geo(raw: Any, base: Path) -> GeoSettings:
     return GeoSettings(**values)
 
 
+_RETRY_KEYS = {"max_attempts": int, "retry_base_s": (int, float), "retry_max_s": (int, float)}
+_RETRY_RANGES = {"max_attempts": (1, 100), "retry_base_s": (0.01, 3600), "retry_max_s": (0.01, 7 * 86400)}
+_FILTER_KEYS = {"lists": list, "categories": list, "cameras": list, "min_priority": int}
+_ALERT_KEYS = {"default_max_cost": (int, float), "poll_interval_s": (int, float), "claim_lease_s": (int, float),
+               "webhooks": list, "mqtt": dict, **_RETRY_KEYS}
+_ALERT_RANGES = {"poll_interval_s": (0.05, 60), "claim_lease_s": (1, 3600), **_RETRY_RANGES}
+_WEBHOOK_KEYS = {"name": str, "url": str, "secret": str, "secret_env": str, "timeout_s": (int, float),
+                 **_FILTER_KEYS, **_RETRY_KEYS}
+_MQTT_KEYS = {"enabled": bool, "name": str, "host": str, "port": int, "topic_prefix": str, "client_id": str,
+              "username": str, "password": str, "password_env": str, "timeout_s": (int, float),
+              **_FILTER_KEYS, **_RETRY_KEYS}
+
+
+def _check_table(key: str, table: dict, known: dict, ranges: dict) -> None:
+    for k, v in table.items():
+        if k not in known:
+            raise ConfigError(f"{key}.{k}: unknown key (known: {', '.join(known)})")
+        _check_type(f"{key}.{k}", v, known[k])
+        if k in ranges:
+            _range(f"{key}.{k}", v, *ranges[k])
+
+
+def _alert_filter(key: str, table: dict) -> Any:
+    from lapi.alerts import AlertFilter
+
+    for k in ("lists", "categories", "cameras"):
+        if not all(isinstance(x, str) and x for x in table.get(k, [])):
+            raise ConfigError(f"{key}.{k}: must be an array of non-empty strings")
+    _range(f"{key}.min_priority", table.get("min_priority", 1), 1, 5)
+    return AlertFilter.of(table.get("lists"), table.get("categories"), table.get("cameras"), table.get("min_priority", 1))
+
+
+def _retry(table: dict, defaults: Any) -> Any:
+    from lapi.delivery.retry import RetryPolicy
+
+    return RetryPolicy(table.get("max_attempts", defaults.max_attempts),
+                       float(table.get("retry_base_s", defaults.base_s)), float(table.get("retry_max_s", defaults.max_s)))
+
+
+def _secret(key: str, table: dict, name: str, env: dict[str, str], required: bool) -> str | None:
+    """A secret from the file (``name``) or from the environment variable named by ``name_env``."""
+    if name in table and f"{name}_env" in table:
+        raise ConfigError(f"{key}.{name}: give {name} or {name}_env, not both")
+    if f"{name}_env" in table:
+        value = env.get(table[f"{name}_env"])
+        if not value:
+            raise ConfigError(f"{key}.{name}_env: environment variable {table[f'{name}_env']} is not set")
+        return value
+    if name in table:
+        return table[name]
+    if required:
+        raise ConfigError(f"{key}.{name}: is required (or {name}_env naming an environment variable)")
+    return None
+
+
+def parse_alerts(raw: Any, env: dict[str, str]) -> AlertSettings:
+    """``[alerts]``, ``[[alerts.webhooks]]`` and ``[alerts.mqtt]`` -> :class:`AlertSettings`; errors name the key."""
+    from lapi.delivery.mqtt import MqttSettings
+    from lapi.delivery.retry import RetryPolicy
+    from lapi.delivery.webhook import WebhookSettings
+
+    if not isinstance(raw, dict):
+        raise ConfigError("alerts: must be a table")
+    _check_table("alerts", raw, _ALERT_KEYS, _ALERT_RANGES)
+    max_cost = raw.get("default_max_cost", AlertSettings.default_max_cost)
+    if not 0 <= max_cost < 2:
+        raise ConfigError(f"alerts.default_max_cost: must be >= 0 and < 2, got {max_cost!r}")
+    defaults = _retry(raw, RetryPolicy())
+    webhooks, names = [], set()
+    for i, hook in enumerate(raw.get("webhooks", [])):
+        key = f"alerts.webhooks[{i}]"
+        if not isinstance(hook, dict):
+            raise ConfigError(f"{key}: must be a table ([[alerts.webhooks]])")
+        _check_table(key, hook, _WEBHOOK_KEYS, {"timeout_s": (0.1, 300), **_RETRY_RANGES})
+        name = hook.get("name", "")
+        if not name or not all(c.isalnum() or c in "_.-" for c in name):
+            raise ConfigError(f"{key}.name: required, letters, digits, '_', '.', '-'")
+        if name in names:
+            raise ConfigError(f"{key}.name: duplicate webhook name {name!r}")
+        names.add(name)
+        url = hook.get("url", "")
+        if not url.startswith(("http://", "https://")) or len(url) < 10:
+            raise ConfigError(f"{key}.url: must be an http:// or https:// URL, got {url!r}")
+        secret = _secret(key, hook, "secret", env, required=True)
+        if len(secret) < 16:
+            raise ConfigError(f"{key}.secret: at least 16 characters (it signs every alert)")
+        webhooks.append(WebhookSettings(name, url, secret, _alert_filter(key, hook), float(hook.get("timeout_s", 10)),
+                                        _retry(hook, defaults)))
+    mqtt = None
+    table = raw.get("mqtt")
+    if table is not None:
+        _check_table("alerts.mqtt", table, _MQTT_KEYS, {"port": (1, 65535), "timeout_s": (0.1, 300), **_RETRY_RANGES})
+        prefix = table.get("topic_prefix", "lapi/alerts")
+        if not prefix or any(c in prefix for c in "+#") or prefix.startswith("/"):
+            raise ConfigError(f"alerts.mqtt.topic_prefix: no '+', '#' or leading '/', got {prefix!r}")
+        if not table.get("host", "127.0.0.1"):
+            raise ConfigError("alerts.mqtt.host: must not be empty")
+        if table.get("enabled", True):
+            mqtt = MqttSettings(table.get("name", "broker"), table.get("host", "127.0.0.1"), table.get("port", 1883),
+                                prefix, table.get("client_id") or None, table.get("username"),
+                                _secret("alerts.mqtt", table, "password", env, required=False),
+                                float(table.get("timeout_s", 10)), _alert_filter("alerts.mqtt", table),
+                                _retry(table, defaults))
+    return AlertSettings(float(max_cost), float(raw.get("poll_interval_s", 1.0)), float(raw.get("claim_lease_s", 60)),
+                         tuple(webhooks), mqtt)
+
+
 def parse_country_weights(raw: Any) -> dict[str, float]:
     """``reading.countries``: ISO code -> prior weight (> 0) of plates from that country."""
     weights: dict[str, float] = {}
@@ -238,8 +357,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     base = path.parent.parent if path.parent.name == "configs" else path.parent
 
     for section in raw:
-        if section not in _SCHEMA and section not in ("cameras", "trackers", "geo"):
-            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'trackers', 'geo', 'cameras'])})")
+        if section not in _SCHEMA and section not in ("cameras", "trackers", "geo", "alerts"):
+            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'trackers', 'geo', 'alerts', 'cameras'])})")
     values: dict[str, Any] = {}
     for section, keys in _SCHEMA.items():
         table = raw.get(section, {})
@@ -299,4 +418,5 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         cameras=parse_cameras(raw.get("cameras", [])),
         trackers=parse_trackers(raw.get("trackers", {})),
         geo=parse_geo(raw.get("geo", {}), base),
+        alerts=parse_alerts(raw.get("alerts", {}), env),
     )

@@ -10,7 +10,9 @@ from aiohttp import web
 
 from lapi.api.app import INGEST, create_app, create_osmand_app
 from lapi.api.geo_routes import configure_geo
+from lapi.api.watchlist_routes import FEED_POLL_S
 from lapi.config import Settings
+from lapi.delivery.dispatcher import OutboxDispatcher, configured_destinations
 from lapi.reading.pipeline import PlateReader
 from lapi.store.db import Store
 from lapi.store.embedded import EmbeddedPostgres
@@ -29,7 +31,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         log.info("store: embedded PostgreSQL, data in %s", embedded.pgdata)
     else:
         log.info("store: %s", url.split("@")[-1])
-    store = Store(url)
+    store = Store(url, listen=True, default_max_cost=settings.alerts.default_max_cost)
+    dispatcher = None
     runner = osmand_runner = None
     teltonika = None
     try:
@@ -41,12 +44,19 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         ts = settings.trackers
         app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts)
         configure_geo(app, settings.geo)
+        app[FEED_POLL_S] = settings.alerts.poll_interval_s
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
         log.info("LAPI listening on http://%s:%d (API under /v1, OpenAPI at /v1/openapi.json)",
                  settings.host, settings.port)
+        destinations = configured_destinations(settings.alerts)
+        dispatcher = OutboxDispatcher(store, destinations, settings.alerts.poll_interval_s,
+                                      settings.alerts.claim_lease_s)
+        await dispatcher.start()  # alerts left undelivered by an earlier run go out first
+        if destinations:
+            log.info("alert delivery: %s", ", ".join(d.name for d in destinations))
         beacon_host = ts.listen_host or settings.host
         if ts.teltonika_enabled:
             teltonika = TeltonikaServer(app[INGEST], beacon_host, ts.teltonika_port, ts.idle_timeout_s)
@@ -68,6 +78,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        if dispatcher is not None:
+            await dispatcher.stop()
         if teltonika is not None:
             await teltonika.close()
         if osmand_runner is not None:

@@ -259,6 +259,7 @@ async def test_resume_has_no_gap_and_no_duplicate_at_the_seam(store):
     try:
         before = [await hit(store, "AB123CD") for _ in range(5)]
         resume_from = before[1]["alert_id"]
+        assert await wait_until(lambda: _async(feed.last_id == before[-1]["alert_id"]))  # all published live
 
         async def writer() -> None:  # hits keep committing, concurrently, while the consumer resumes
             await asyncio.gather(*(hit(store, "AB123CD" if i % 3 else "EF456GH") for i in range(30)))

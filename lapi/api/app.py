@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from lapi import __version__
 from lapi.alerts import AlertHub
@@ -24,9 +24,8 @@ from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
-from lapi.cameras import Camera
 from lapi.store.beacons import BeaconStore
-from lapi.store.db import Conflict, NotFound, Store, StoredRead, parse_watchlist_csv
+from lapi.store.db import Conflict, NotFound, Store
 from trackers.ingest import PingIngest
 from trackers.osmand import OsmAndError, decode_osmand
 from trackers.pings import BEACON_ID_RULE, PingError, PingRules, parse_time, valid_beacon_id, validate_ping_batch
@@ -107,19 +106,6 @@ async def _json_body(request: web.Request) -> Any:
         raise web.HTTPBadRequest(text=f"malformed JSON body: {err}") from None
 
 
-def _alert_payload(camera: Camera, stored: StoredRead, hit_id: int) -> dict[str, Any]:
-    hit = next(h for h in stored.hits if h.id == hit_id)
-    entry = hit.match.entry
-    return {
-        "type": "hit", "hit_id": hit_id, "read_id": stored.id, "read_at": stored.read_at.isoformat(),
-        "camera_id": camera.id, "camera_name": camera.name, "lat": camera.lat, "lon": camera.lon,
-        "plate": stored.read.text, "plate_norm": stored.read.plate_norm, "country": stored.read.country,
-        "plate_format": stored.read.format_name, "confidence": stored.read.confidence,
-        "match_type": hit.match.match_type, "list": entry.list_name, "entry_id": entry.id,
-        "category": entry.category, "reason": entry.reason, "priority": entry.priority,
-    }
-
-
 # handlers ----------------------------------------------------------------------------------------
 
 async def health(request: web.Request) -> web.Response:
@@ -172,7 +158,7 @@ async def post_frame(request: web.Request) -> web.Response:
     position = (_query_float(request, "lat", -90, 90), _query_float(request, "lon", -180, 180),
                 _query_float(request, "heading", 0, 360))
     store = request.app[STORE]
-    camera = await store.get_camera(camera_id)
+    await store.get_camera(camera_id)  # 404 before the frame is read
     body = await request.read()
     loop = asyncio.get_running_loop()
     try:
@@ -180,13 +166,7 @@ async def post_frame(request: web.Request) -> web.Response:
     except ImageDecodeError as err:
         raise web.HTTPBadRequest(text=f"image: {err}") from None
     stored = await store.store_reads(camera_id, captured_at, reads, position)
-    hub = request.app[HUB]
-    alerts = []
-    for s in stored:
-        for hit in s.hits:
-            alert = _alert_payload(camera, s, hit.id)
-            hub.publish(alert)
-            alerts.append(alert)
+    alerts = [hit.alert for s in stored for hit in s.hits]  # the outbox feed publishes them, in id order
     return web.json_response({
         "camera_id": camera_id, "captured_at": captured_at.isoformat(), "reading_ms": round(ms, 1),
         "reads": [{"id": s.id, **s.read.as_dict(), "hits": [h.id for h in s.hits]} for s in stored],
@@ -349,55 +329,6 @@ async def vehicle_track(request: web.Request) -> web.Response:
                               "points": rows}, dumps=_dumps)
 
 
-async def list_watchlist(request: web.Request) -> web.Response:
-    entries = await request.app[STORE].list_watch_entries(request.query.get("list") or None)
-    return web.json_response({"entries": [e.__dict__ for e in entries]})
-
-
-async def add_watchlist(request: web.Request) -> web.Response:
-    body = await _json_body(request)
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body must be a JSON object")
-    plate = body.get("plate")
-    if not isinstance(plate, str) or not 2 <= len(normalise_plate(plate)) <= 10:
-        raise web.HTTPBadRequest(text="plate: required, 2-10 letters/digits (separators ignored)")
-    fields = {}
-    for key in ("list", "category", "reason"):
-        value = body.get(key, "default" if key == "list" else "")
-        if not isinstance(value, str) or len(value) > 500:
-            raise web.HTTPBadRequest(text=f"{key}: must be a string of at most 500 characters")
-        fields[key] = value
-    priority = body.get("priority", 1)
-    if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 5:
-        raise web.HTTPBadRequest(text="priority: must be an integer 1-5")
-    entry = await request.app[STORE].add_watch_entry(plate, fields["list"] or "default", fields["category"],
-                                                     fields["reason"], priority)
-    return web.json_response(entry.__dict__, status=201)
-
-
-async def delete_watchlist(request: web.Request) -> web.Response:
-    try:
-        entry_id = int(request.match_info["entry_id"])
-    except ValueError:
-        raise web.HTTPBadRequest(text="entry id must be an integer") from None
-    await request.app[STORE].remove_watch_entry(entry_id)
-    return web.Response(status=204)
-
-
-async def import_watchlist(request: web.Request) -> web.Response:
-    if request.content_type not in ("text/csv", "text/plain"):
-        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be text/csv, got {request.content_type!r}")
-    try:
-        text = (await request.read()).decode("utf-8-sig")
-        rows = parse_watchlist_csv(text, request.query.get("list") or "default")
-    except UnicodeDecodeError:
-        raise web.HTTPBadRequest(text="CSV must be UTF-8") from None
-    except ValueError as err:
-        raise web.HTTPBadRequest(text=f"CSV: {err}") from None
-    inserted, existing = await request.app[STORE].import_watch_entries(rows)
-    return web.json_response({"rows": len(rows), "inserted": inserted, "already_present": existing}, status=201)
-
-
 async def sightings(request: web.Request) -> web.Response:
     plate = normalise_plate(request.match_info["plate"])
     if not plate:
@@ -427,38 +358,6 @@ async def read_crop(request: web.Request) -> web.Response:
     if not crop:
         raise web.HTTPNotFound(text=f"read {read_id} has no stored crop")
     return web.Response(body=crop, content_type="image/jpeg")
-
-
-async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
-    """Live hits: one JSON text message per hit, a ``{"type": "hello"}`` first."""
-    ws = web.WebSocketResponse(heartbeat=30)
-    await ws.prepare(request)
-    hub = request.app[HUB]
-    queue = hub.subscribe()
-    await ws.send_json({"type": "hello", "version": __version__})
-
-    async def drain_client() -> None:  # notice the client going away
-        async for msg in ws:
-            if msg.type == WSMsgType.ERROR:
-                break
-
-    reader = asyncio.create_task(drain_client())
-    try:
-        while not ws.closed:
-            getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
-            if getter not in done:
-                getter.cancel()
-                break
-            alert = getter.result()
-            if alert is None:
-                break
-            await ws.send_str(_dumps(alert))
-    finally:
-        hub.unsubscribe(queue)
-        reader.cancel()
-        await ws.close()
-    return ws
 
 
 # application -------------------------------------------------------------------------------------
@@ -521,10 +420,6 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     r.add_post("/v1/cameras", put_camera)
     r.add_post("/v1/frames", post_frame)
     r.add_post("/v1/pings", post_pings)
-    r.add_get("/v1/watchlist", list_watchlist)
-    r.add_post("/v1/watchlist", add_watchlist)
-    r.add_post("/v1/watchlist/import", import_watchlist)
-    r.add_delete("/v1/watchlist/{entry_id}", delete_watchlist)
     r.add_get("/v1/vehicles/{plate}/sightings", sightings)
     r.add_get("/v1/vehicles/{plate}/track", vehicle_track)
     if trackers.osmand_enabled:
@@ -538,7 +433,9 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     r.add_get("/v1/fittings", list_fittings)
     r.add_post("/v1/fittings/{fitting_id}/end", end_fitting)
     r.add_get("/v1/reads/{read_id}/crop", read_crop)
-    r.add_get("/v1/alerts/ws", alerts_ws)
+    from lapi.api.watchlist_routes import add_routes as add_watchlist_routes
+
+    add_watchlist_routes(app)  # watchlists, entries, hits, alert feeds (lapi/api/watchlist_routes.py)
     from lapi.api.geo_routes import add_geo_routes
 
     add_geo_routes(app)  # zones, routes, approach, convoys, live geo alerts (lapi/api/geo_routes.py)

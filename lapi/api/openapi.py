@@ -26,6 +26,17 @@ def _p(name: str, desc: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
 
 
+def _user() -> dict[str, Any]:
+    return {"name": "X-LAPI-User", "in": "header", "required": False, "schema": {"type": "string"},
+            "description": "who makes the change or decision (recorded; until the API has authentication)"}
+
+
+def _feed_params() -> list[dict[str, Any]]:
+    return [_q("list", "only these lists (comma-separated or repeated)"), _q("category", "only these categories"),
+            _q("camera", "only these cameras"), _q("min_priority", "1-5", schema={"type": "integer"}),
+            _q("after", "resume: every alert with a larger id first", schema={"type": "integer"})]
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     time = {"type": "string", "format": "date-time"}
     return {
@@ -57,18 +68,63 @@ def openapi_document(version: str) -> dict[str, Any]:
                     {"$ref": "#/components/schemas/Ping"},
                     {"type": "array", "items": {"$ref": "#/components/schemas/Ping"}}]}}},
                 errors=("400", "415"))},
+            "/v1/watchlists": {
+                "get": _op("Watchlists with their match threshold and entry count", errors=()),
+                "post": _op("Create a watchlist (X-LAPI-User: who)", "201", params=[_user()],
+                            body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchlistIn"}}},
+                            errors=("400", "409", "415")),
+            },
+            "/v1/watchlists/{name}": {
+                "get": _op("One watchlist", params=[_p("name", "list name")], errors=("404",)),
+                "patch": _op("Change a watchlist's threshold (max_cost) or description", params=[
+                    _p("name", "list name"), _user()],
+                    body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchlistIn"}}},
+                    errors=("400", "404", "415")),
+                "delete": _op("Delete an empty watchlist", "204", params=[_p("name", "list name"), _user()],
+                              errors=("404", "409")),
+            },
             "/v1/watchlist": {
-                "get": _op("List watchlist entries", params=[_q("list", "only this list")], errors=()),
-                "post": _op("Add a watchlist entry", "201",
+                "get": _op("List watchlist entries", params=[_q("list", "only this list")], errors=("400",)),
+                "post": _op("Add a watchlist entry (plate or pattern: '?' one character, '*' any run)", "201",
+                            params=[_user()],
                             body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchEntryIn"}}},
                             errors=("400", "409", "415")),
             },
             "/v1/watchlist/import": {"post": _op(
-                "Import entries from CSV (header: plate[,list,category,reason,priority])", "201",
-                params=[_q("list", "default list for rows without one")],
+                "Import entries from CSV (header: plate[,list,category,legal_purpose,reason,priority,valid_from,"
+                "valid_until,note,source]); (list, pattern) already listed are left as they are", "201",
+                params=[_q("list", "default list for rows without one"), _user()],
                 body={"text/csv": {"schema": {"type": "string"}}}, errors=("400", "415"))},
-            "/v1/watchlist/{entry_id}": {"delete": _op("Remove a watchlist entry", "204",
-                                                       params=[_p("entry_id", "entry id")], errors=("400", "404"))},
+            "/v1/watchlist/export": {"get": _op("Entries as CSV (the import format)",
+                                                params=[_q("list", "only this list")], errors=("400",))},
+            "/v1/watchlist/changes": {"get": _op(
+                "Change history of lists and entries, newest first: who, when, action, before/after", params=[
+                    _q("list", "only this list"), _q("entry_id", "only this entry", schema={"type": "integer"}),
+                    _q("limit", "max rows (1-10000, default 100)", schema={"type": "integer"}),
+                    _q("before", "only changes with a smaller id (paging)", schema={"type": "integer"})])},
+            "/v1/watchlist/{entry_id}": {
+                "get": _op("One watchlist entry", params=[_p("entry_id", "entry id")], errors=("400", "404")),
+                "patch": _op("Change some fields of an entry", params=[_p("entry_id", "entry id"), _user()],
+                             body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchEntryIn"}}},
+                             errors=("400", "404", "409", "415")),
+                "delete": _op("Remove a watchlist entry (kept in the change history)", "204",
+                              params=[_p("entry_id", "entry id"), _user()], errors=("400", "404")),
+            },
+            "/v1/hits": {"get": _op("Hits, newest first, with match type, cost, read confidence, status and "
+                                    "crop_url", params=[
+                                        _q("status", "new, confirmed or rejected"), _q("list", "only this list"),
+                                        _q("limit", "max rows (1-10000, default 100)", schema={"type": "integer"}),
+                                        _q("before", "only hits with a smaller id (paging)",
+                                           schema={"type": "integer"})])},
+            "/v1/hits/{hit_id}": {"get": _op("One hit", params=[_p("hit_id", "hit id")], errors=("400", "404"))},
+            **{f"/v1/hits/{{hit_id}}/{verb}": {"post": _op(
+                f"{verb.capitalize()} a new hit after looking at the crop; who (X-LAPI-User or 'by') and why "
+                "are required; a decided hit answers 409", params=[_p("hit_id", "hit id"), _user()],
+                body={"application/json": {"schema": {"$ref": "#/components/schemas/DecisionIn"}}},
+                errors=("400", "404", "409", "415"))} for verb in ("confirm", "reject")},
+            "/v1/alerts": {"get": _op("Outbox alerts after an alert id, oldest first (polling)",
+                                      params=[*_feed_params(), _q("limit", "max alerts (1-1000)",
+                                                                  schema={"type": "integer"})])},
             "/v1/vehicles/{plate}/sightings": {"get": _op(
                 "A vehicle's reads in a time range, newest first", params=[
                     _p("plate", "plate, any separators"), _q("from", "start (default: 30 days ago)", schema=time),
@@ -145,7 +201,18 @@ def openapi_document(version: str) -> dict[str, Any]:
                 errors=("400", "404", "409"))},
             "/v1/reads/{read_id}/crop": {"get": _op("JPEG crop of a read's plate", params=[_p("read_id", "read id")],
                                                     errors=("400", "404"))},
-            "/v1/alerts/ws": {"get": _op("WebSocket: live hits, one JSON message each", "101", errors=())},
+            "/v1/alerts/ws": {"get": _op(
+                "WebSocket: live alerts, one JSON message each (alert_id: stable, to de-duplicate); with "
+                "after=<alert id> every alert missed since, then live ones, no gap or duplicate", "101",
+                params=_feed_params())},
+            "/v1/alerts/sse": {"get": _op(
+                "Server-Sent Events: the same feed; each event's id is its alert id, so a reconnecting "
+                "EventSource resumes with Last-Event-ID", params=_feed_params())},
+            "/v1/alerts/deliveries": {"get": _op(
+                "Webhook and MQTT delivery state per alert: attempts, next attempt, delivered, dead-lettered, "
+                "last error", params=[_q("destination", "e.g. webhook:ops or mqtt:broker"),
+                                      _q("state", "pending, delivered or dead"),
+                                      _q("limit", "max rows (1-10000)", schema={"type": "integer"})])},
         },
         "components": {"schemas": {
             "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
@@ -163,7 +230,17 @@ def openapi_document(version: str) -> dict[str, Any]:
             "FittingIn": {"type": "object", "required": ["plate"], "properties": {
                 "plate": {"type": "string"}, "from": time, "to": time, "note": {"type": "string"}}},
             "WatchEntryIn": {"type": "object", "required": ["plate"], "properties": {
-                "plate": {"type": "string"}, "list": {"type": "string"}, "category": {"type": "string"},
-                "reason": {"type": "string"}, "priority": {"type": "integer", "minimum": 1, "maximum": 5}}},
+                "plate": {"type": "string", "description": "plate, or pattern with '?' (one character) and '*' "
+                          "(any run); separators ignored"},
+                "list": {"type": "string"}, "category": {"type": "string"}, "legal_purpose": {"type": "string"},
+                "reason": {"type": "string"}, "priority": {"type": "integer", "minimum": 1, "maximum": 5},
+                "valid_from": time, "valid_until": time, "note": {"type": "string"}, "source": {"type": "string"}}},
+            "WatchlistIn": {"type": "object", "properties": {
+                "name": {"type": "string"}, "description": {"type": "string"},
+                "max_cost": {"type": "number", "minimum": 0, "exclusiveMaximum": 2,
+                             "description": "highest lookalike-weighted edit cost still a hit (0.8: exact, "
+                                            "wildcard, lookalikes; >= 1: one real edit too)"}}},
+            "DecisionIn": {"type": "object", "required": ["reason"], "properties": {
+                "reason": {"type": "string"}, "by": {"type": "string"}}},
         }},
     }

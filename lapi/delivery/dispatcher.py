@@ -197,6 +197,17 @@ class OutboxDispatcher:
                 " WHERE destination = %s AND alert_id = ANY(%s) AND state = 'pending'", (d.name, alert_ids))
 
 
+def configured_destinations(alerts: Any) -> list[Destination]:
+    """The destinations of ``[alerts]`` (:class:`lapi.config.AlertSettings`)."""
+    from lapi.delivery.mqtt import MqttDestination
+    from lapi.delivery.webhook import WebhookDestination
+
+    out: list[Destination] = [WebhookDestination(w) for w in alerts.webhooks]
+    if alerts.mqtt is not None:
+        out.append(MqttDestination(alerts.mqtt))
+    return out
+
+
 async def delivery_states(store: Store, destination: str | None = None, state: str | None = None,
                           limit: int = 100) -> list[dict[str, Any]]:
     """Delivery rows, newest alert first: what went out, what waits, what was dead-lettered and why."""

@@ -104,16 +104,14 @@ class AlertSubscription:
         """The next alert for this consumer.  Raises TimeoutError after ``timeout`` seconds
         without one (a keep-alive is then due), :class:`FeedClosed` when the hub dropped it."""
         assert self._queue is not None, "use the subscription as a context manager"
-        if not self._backlog_done:
-            if not self._backlog:
-                page = await self.store.alerts_after(self.last_id or 0, self.filter, PAGE)
-                self._backlog.extend(page)
-                if len(page) < PAGE:
-                    self._backlog_done = True
-            if self._backlog:
-                alert = self._backlog.popleft()
-                self.last_id = alert["alert_id"]
-                return alert
+        if not self._backlog and not self._backlog_done:
+            page = await self.store.alerts_after(self.last_id or 0, self.filter, PAGE)
+            self._backlog.extend(page)
+            self._backlog_done = len(page) < PAGE
+        if self._backlog:
+            alert = self._backlog.popleft()
+            self.last_id = alert["alert_id"]
+            return alert
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:

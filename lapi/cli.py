@@ -233,6 +233,30 @@ def cmd_alerts(args: argparse.Namespace) -> None:
         pass
 
 
+def cmd_bench_geo(args: argparse.Namespace) -> None:
+    from lapi.bench_geo import run_convoy_bench, run_route_bench
+
+    url = args.database_url or os.environ.get("LAPI_DATABASE_URL")
+    logging.basicConfig(level=logging.ERROR)
+    if args.bench == "route":
+        if args.observations < 2 or args.repeats < 1:
+            _die("--observations must be >= 2, --repeats >= 1")
+        r = run_route_bench(args.observations, args.repeats, url)
+        text = (f"route of {r['observations']} observations ({r['pings']} pings, {r['sightings']} camera reads, "
+                f"{r['trips']} trips): median {r['total_ms']} ms (target {r['target_ms']} ms) = fetch {r['fetch_ms']} "
+                f"+ reconstruction {r['build_ms']} + GeoJSON {r['geojson_ms']} ms ({r['geojson_bytes']} bytes); "
+                f"CPU in this process {r['total_cpu_ms_this_process']} ms")
+    else:
+        if args.sightings < 1000 or args.repeats < 1:
+            _die("--sightings must be >= 1000, --repeats >= 1")
+        r = run_convoy_bench(args.sightings, args.repeats, url, args.k, args.dt)
+        text = (f"convoy query over {r['sightings']} sightings ({r['days']} days, {r['cameras']} cameras; COPY "
+                f"{r['copy_s']} s, {r['copy_rows_per_s']} rows/s): median {r['query_ms']} ms (target {r['target_ms']} ms);"
+                f" {r['passages']} target passages, {r['co_sightings']} co-sightings, {r['candidates']} candidates at "
+                f"k={r['k']}, top {r['top']} (the planted companion: {r['top_is_companion']})")
+    print(json.dumps(r, indent=2) if args.json else text)
+
+
 def cmd_bench_watchlist(args: argparse.Namespace) -> None:
     from lapi.bench_watchlist import bench_watchlist, format_report
 
@@ -248,6 +272,17 @@ def cmd_bench_watchlist(args: argparse.Namespace) -> None:
         print(json.dumps(dataclasses.asdict(result), indent=2))
     else:
         print(format_report(result))
+
+
+def cmd_bench_alerts(args: argparse.Namespace) -> None:
+    from lapi.bench_alerts import bench_alerts, format_report
+
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        result = bench_alerts(args.rate, args.seconds, args.entries, args.database_url or os.environ.get("LAPI_DATABASE_URL"))
+    except ValueError as exc:
+        _die(str(exc))
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -362,6 +397,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.add_argument("--quiet", action="store_true", help="no progress lines")
     b.set_defaults(func=cmd_bench_watchlist)
+    b = bsub.add_parser("route", help="GET .../route work for a vehicle with N observations (fetch, trips, GeoJSON)")
+    b.add_argument("--observations", type=int, default=10_000, help="pings + camera reads (default 10,000)")
+    b.add_argument("--repeats", type=int, default=20)
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_geo)
+    b = bsub.add_parser("convoy", help="convoy query over N sightings bulk-loaded with COPY")
+    b.add_argument("--sightings", type=int, default=1_000_000, help="background sightings (default 1,000,000)")
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--k", type=int, default=3, help="distinct cameras shared (default 3)")
+    b.add_argument("--dt", type=float, default=120.0, help="seconds from the target's passage (default 120)")
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_geo)
     b = bsub.add_parser("pings", help="beacon pings/s over the Teltonika server into PostgreSQL (ack after commit)")
     b.add_argument("--devices", type=int, default=100, help="concurrent simulated devices (default 100)")
     b.add_argument("--pings", type=int, default=2000, help="pings per device (default 2000)")
@@ -370,6 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "else a temporary embedded one)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench_pings)
+    b = bsub.add_parser("alerts", help="latency hit stored -> alert on a WebSocket, at a fixed hit rate")
+    b.add_argument("--rate", type=float, default=200, help="hits per second (default 200)")
+    b.add_argument("--seconds", type=float, default=10, help="how long (default 10)")
+    b.add_argument("--entries", type=int, default=10000, help="watchlist entries (default 10,000)")
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_alerts)
     return parser
 
 

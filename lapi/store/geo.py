@@ -82,19 +82,21 @@ class GeoStore:
                 " WHERE b.watched OR f.plate_norm IS NOT NULL", {"now": now})
             return {bid: (plate, watched) for bid, plate, watched in await cur.fetchall()}
 
-    async def bulk_load_sightings(self, rows: Iterable[tuple[str, str, datetime]], confidence: float = 0.9) -> int:
+    async def bulk_load_sightings(self, rows: Iterable[tuple[str, str, datetime]], confidence: float = 0.9,
+                                  chunk: int = 50_000) -> int:
         """COPY (plate_norm, camera_id, read_at) rows into plate_reads — synthetic scenarios and
-        benches; the cameras must exist.  Returns the rows loaded."""
+        benches; the cameras must exist.  Text COPY in chunks: a million rows in seconds."""
         rows = list(rows)
         if not rows:
             return 0
+        tail = f"\t{confidence}\t0\t0\t100\t25\t{confidence}\n"
         async with self.store.pool.connection() as conn:
             await self.store.partitions.ensure(conn, "plate_reads", [t for _, _, t in rows])
             async with conn.transaction():
                 async with conn.cursor().copy(
                         "COPY plate_reads (read_at, camera_id, plate_text, plate_norm, confidence, box_x, box_y,"
                         " box_w, box_h, detector_score) FROM STDIN") as copy:
-                    for plate, camera_id, at in rows:
-                        await copy.write_row((at, camera_id, plate, plate, confidence, 0, 0, 100, 25, confidence))
+                    for i in range(0, len(rows), chunk):
+                        await copy.write("".join(f"{at.isoformat()}\t{cam}\t{plate}\t{plate}{tail}"
+                                                 for plate, cam, at in rows[i:i + chunk]))
         return len(rows)
-

@@ -90,7 +90,7 @@ class Settings:
     max_plates_per_frame: int = 8
     reading_threads: int = 1
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
-    min_confidence: float = 0.5
+    min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))

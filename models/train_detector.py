@@ -8,6 +8,8 @@ The run resumes from the shipped weights when they exist (fine-tune), else start
 
     python models/train_detector.py --epochs 40            # build data, train, export
     python models/train_detector.py --epochs 40 --resume   # continue an interrupted run
+    python models/train_detector.py --epochs 6 --save-period 1 --export-dir build/detector/export
+        # go on from the shipped weights, keep each epoch, compare on fr_dev before shipping
 
 Exports ``models/detector/plate_yolo.pt`` and its ``model.json``.
 """
@@ -183,6 +185,11 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --work")
     parser.add_argument("--init", type=Path, help="start from these weights (default: the shipped detector, else scratch)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--export-dir", type=Path, default=ROOT / "models" / "detector",
+                        help="where the best weights and model.json go (a build folder to compare before shipping)")
+    parser.add_argument("--save-period", type=int, default=-1,
+                        help="also keep every N-th epoch's weights (run/weights/epochK.pt), to choose among them on "
+                             "held-out photos: the validation split is Romanian dash-cam frames, not French photos")
     args = parser.parse_args()
 
     from ultralytics import YOLO
@@ -204,10 +211,10 @@ def main() -> None:
             data=str(yaml_path), imgsz=CROP, epochs=args.epochs, batch=args.batch, device=args.device,
             workers=2, project=str(args.work), name="run", exist_ok=True, plots=False, seed=args.seed,
             patience=max(10, args.epochs // 3), scale=0.6, degrees=3.0, mosaic=1.0, close_mosaic=5,
-            fliplr=0.0, amp=args.device != "cpu", verbose=False, cache="ram",
+            fliplr=0.0, amp=args.device != "cpu", verbose=False, cache="ram", save_period=args.save_period,
         )
     best = run_dir / "weights" / "best.pt"
-    export_dir = ROOT / "models" / "detector"
+    export_dir = args.export_dir
     export_dir.mkdir(parents=True, exist_ok=True)
     shutil.copy(best, export_dir / "plate_yolo.pt")
     from ultralytics.utils.torch_utils import strip_optimizer

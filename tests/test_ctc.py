@@ -121,5 +121,20 @@ def test_score_only_viterbi_agrees_with_the_backtracking_one():
     lp = (torch.randn(4, 40, 1 + len(ALPHABET), generator=g) * 2).log_softmax(-1)
     full = template_scores(lp, b)
     for m in (0, 5, len(b.formats) - 1):
-        _, _, scores = decode_with_templates(lp, b, torch.full((4,), m))
+        _, _, _, scores = decode_with_templates(lp, b, torch.full((4,), m))
         assert torch.allclose(scores, full[:, m], atol=1e-3)
+
+
+def test_a_letter_the_format_forces_is_not_counted_as_doubtful():
+    spec = spelled("EQ725QJ")
+    spec[4] = spec[5] = {"0": 0.85, "Q": 0.15}  # the network sees a 0 where SIV allows only a letter
+    (out,) = decode_batch(frames(spec)[None], bank(["FR"]))
+    assert out.text == "EQ725QJ"
+    assert out.char_confidences[1] < 0.2  # the raw posterior of Q
+    assert out.choice_confidences[1] > 0.95  # Q against the other letters
+    assert out.confidence > 0.7
+    # a digit where SIV needs a digit keeps a doubt the grammar cannot resolve
+    spec = spelled("EQ725QJ")
+    spec[7] = spec[8] = {"7": 0.55, "1": 0.45}
+    (out,) = decode_batch(frames(spec)[None], bank(["FR"]))
+    assert out.choice_confidences[2] < 0.6

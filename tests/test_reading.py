@@ -55,7 +55,7 @@ def test_eu_band_and_department_badge_are_not_read_as_characters(reader):
 def test_reads_below_their_confidence_floor_are_dropped(reader):
     from lapi.reading.recognizer import Recognition
 
-    assert (reader.min_confidence, reader.min_confidence_generic) == (0.5, 0.8)  # the shipped config
+    assert (reader.min_confidence, reader.min_confidence_generic) == (0.6, 0.8)  # the shipped config
     siv = dict(country="FR", format_name="SIV")
     assert reader.keeps(Recognition("GV073KP", (0.9,) * 7, 0.9, **siv))
     assert not reader.keeps(Recognition("GV073KP", (0.3,) * 7, 0.3, **siv))

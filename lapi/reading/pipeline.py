@@ -109,8 +109,9 @@ class PlateReader:
 
         The detector is run permissively so that hard plates are not missed; what it also finds
         (lettering on the car, signs, grilles) reads with low confidence or fits no plate format.
-        On fr_dev at detector confidence 0.05, the correct reads all had confidence >= 0.6 and a
-        known format, the wrong ones a median of 0.13 and 60 % no format.
+        Floors chosen by ``models/sweep_read_filter.py`` over every detection of fr_dev and
+        openalpr_eu/us/br (figures in docs/benchmarks.md): 0.6 for a read that fits a format, 0.8
+        for one that fits none, on the grammar-aware confidence of ``ctc.Decoded.confidence``.
         """
         if not is_plausible_plate(normalise_plate(recognition.text)):
             return False

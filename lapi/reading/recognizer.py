@@ -40,6 +40,7 @@ class Recognition:
     country: str | None = None  # country of the plate format the text fits (None: no known format)
     format_name: str | None = None
     display: str = ""  # as printed on the plate, e.g. "GV-073-KP"; the bare text when no format fits
+    choice_confidences: tuple[float, ...] = ()  # see ctc.Decoded.choice_confidences
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,8 @@ class PlateRecognizer:
             fmt = d.format if d.format is not None and d.format.country != grammars.GENERIC else None
             out.append(Recognition(d.text, d.char_confidences, d.confidence,
                                    country=fmt.country if fmt else None, format_name=fmt.name if fmt else None,
-                                   display=fmt.display(d.text) if fmt else d.text))
+                                   display=fmt.display(d.text) if fmt else d.text,
+                                   choice_confidences=d.choice_confidences))
         return out
 
 

@@ -274,6 +274,18 @@ def cmd_bench_watchlist(args: argparse.Namespace) -> None:
         print(format_report(result))
 
 
+def cmd_bench_ocr(args: argparse.Namespace) -> None:
+    from lapi.bench_ocr import as_dict, bench_ocr, format_report
+
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("error: --device cuda: no CUDA device is visible to torch on this machine")
+    result = bench_ocr(args.n, args.batch, args.device, args.stock_n, progress=not args.json)
+    print(json.dumps(as_dict(result), indent=2) if args.json else format_report(result))
+
+
 def cmd_bench_alerts(args: argparse.Namespace) -> None:
     from lapi.bench_alerts import bench_alerts, format_report
 
@@ -421,6 +433,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "else a temporary embedded one)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench_pings)
+    b = bsub.add_parser("ocr", help="plates/s of LAPI's batched recogniser vs stock easyocr recognize, same crops and weights")
+    b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    b.add_argument("--n", type=int, default=512, help="crops read by LAPI (default 512; real ground-truth crops, cycled)")
+    b.add_argument("--batch", type=int, default=64, help="LAPI batch size (default 64)")
+    b.add_argument("--stock-n", type=int, help="crops read by stock EasyOCR (default: all n)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_ocr)
     b = bsub.add_parser("alerts", help="latency hit stored -> alert on a WebSocket, at a fixed hit rate")
     b.add_argument("--rate", type=float, default=200, help="hits per second (default 200)")
     b.add_argument("--seconds", type=float, default=10, help="how long (default 10)")

@@ -147,7 +147,7 @@ async def test_webhook_retries_then_delivers_and_dead_letters(store):
         wanted = await hit(store, "AB123CD")
         await hit(store, "EF456GH")  # another list: not for "ops"
         assert await wait_until(lambda: _async(len(flaky.accepted) == 1))
-        dead = await wait_until(lambda: delivery_states(store, "webhook:archive", "dead"))
+        dead = await wait_until(lambda: _rows_if(delivery_states(store, "webhook:archive", "dead"), 2))
         assert len(dead) == 2 and all(d["attempts"] == 3 and "HTTP 500" in d["last_error"] for d in dead)
         assert len(broken.posts) == 6
         assert flaky.accepted == [wanted] and [p["alert_id"] for p in flaky.posts] == [wanted["alert_id"]] * 3
@@ -164,6 +164,11 @@ async def test_webhook_retries_then_delivers_and_dead_letters(store):
 
 async def _async(value):
     return value
+
+
+async def _rows_if(query, count: int):
+    rows = await query
+    return rows if len(rows) >= count else None
 
 
 async def test_restart_between_hit_and_delivery_loses_nothing(database_url):
@@ -278,3 +283,26 @@ async def test_resume_has_no_gap_and_no_duplicate_at_the_seam(store):
         assert len(expected) == 3 + 20
     finally:
         await feed.stop()
+
+
+async def test_feed_interleaves_another_process_alerts_in_id_order(database_url, store):
+    """Alerts committed by a second process reach this one's feed by LISTEN/NOTIFY, in id order,
+    between this process's own (published from memory while they follow on without a gap)."""
+    await store.watchlists.add_entry(parse_entry({"plate": "AB123CD"}))
+    here = Store(database_url, listen=True)
+    await here.open()
+    hub = AlertHub()
+    feed = AlertFeed(here, hub, poll_s=60)  # no poll within the test: only notifications and own commits
+    await feed.start()
+    try:
+        await asyncio.wait_for(here._listener.listening.wait(), 10)
+        with AlertSubscription(hub, here, AlertFilter()) as sub:
+            mine_first = await hit(here)
+            theirs = await hit(store)  # the other process (another Store, its own pool)
+            mine_then = await hit(here)
+            got = [await sub.next(timeout=10) for _ in range(3)]
+        assert [a["alert_id"] for a in got] == [mine_first["alert_id"], theirs["alert_id"], mine_then["alert_id"]]
+        assert got[1] == theirs
+    finally:
+        await feed.stop()
+        await here.close()

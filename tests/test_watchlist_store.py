@@ -51,7 +51,7 @@ async def test_migration_0003_keeps_existing_entries_and_hits(database_url):
         await conn.execute("INSERT INTO hits (read_id, read_at, camera_id, plate_norm, entry_id, list_name, match_type)"
                            " SELECT %s, '2026-11-20T08:00Z', 'cam-1', 'AB123CD', id, 'douane', 'exact'"
                            " FROM watchlist_entries WHERE plate_norm = 'AB123CD'", (read_id,))
-        assert await migrate(conn, use_timescale=False) == [3]
+        assert 3 in await migrate(conn, use_timescale=False)  # (later migrations of other issues may follow)
         cur = await conn.execute("SELECT name, max_cost::float8 FROM watchlists ORDER BY name")
         assert await cur.fetchall() == [("default", 0.8), ("douane", 0.8)]
         cur = await conn.execute("SELECT list_name, plate_norm, kind FROM watchlist_entries ORDER BY id")
@@ -195,3 +195,23 @@ async def test_csv_round_trip_with_every_field(store):
 def test_bad_csv_names_line_and_field(text, message):
     with pytest.raises(ValueError, match=message):
         parse_watchlist_csv(text)
+
+
+async def test_concurrent_frames_share_commits_and_a_bad_one_fails_alone(store):
+    await add(store, "AB123CD", list="douane")
+    good = [store.store_reads("cam-1", T0, [plate_read("AB123CD"), plate_read(f"ZZ{i:03d}ZZ")]) for i in range(40)]
+    broken = plate_read("A8123CD")
+    object.__setattr__(broken, "text", None)  # NOT NULL violation in the database
+    batches_before = store.frames.batches
+    results = await asyncio.gather(*good[:20], store.store_reads("cam-1", T0, [broken]), *good[20:],
+                                   return_exceptions=True)
+    assert isinstance(results[20], psycopg.errors.NotNullViolation)
+    frames = [r for i, r in enumerate(results) if i != 20]
+    assert all(len(f) == 2 and len(f[0].hits) == 1 and f[1].hits == [] for f in frames)
+    assert store.frames.batches - batches_before < 41  # frames queued together were written together
+    alerts = await store.alerts_after(0)
+    assert [a["alert_id"] for a in alerts] == sorted(f[0].hits[0].alert_id for f in frames)
+    assert {a["hit_id"]: a["read_id"] for a in alerts} == {f[0].hits[0].id: f[0].id for f in frames}
+    assert await rows(store, "SELECT count(*) FROM plate_reads") == [(80,)]
+    assert await rows(store, "SELECT count(*) FROM hits h JOIN plate_reads r ON r.id = h.read_id"
+                             " WHERE r.plate_norm = 'AB123CD'") == [(40,)]

@@ -304,7 +304,10 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
                     alert = getter.result()
                 except FeedClosed:
                     break
-                await ws.send_str(_dumps(alert))
+                try:
+                    await ws.send_str(_dumps(alert))
+                except ConnectionResetError:
+                    break  # the consumer went away; it resumes with ?after=
     finally:
         reader.cancel()
         await ws.close()

@@ -48,6 +48,7 @@ class OutboxDispatcher:
         self.batch = batch
         self._wakes = {d.name: asyncio.Event() for d in destinations}
         self._tasks: list[asyncio.Task] = []
+        self._stopping = False
 
     async def start(self) -> None:
         """Start every destination and its loop; undelivered alerts of earlier runs go out first."""
@@ -60,22 +61,28 @@ class OutboxDispatcher:
         self.store.on_alerts(self.wake)
         self._tasks = [asyncio.create_task(self._run(d), name=f"lapi-deliver-{d.name}") for d in self.destinations]
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let each loop finish the batch it is sending (up to ``grace_s``), then stop; a batch
+        still sending after that is cancelled and its claims handed back."""
         self.store.off_alerts(self.wake)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._stopping = True
+        self.wake()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         for d in self.destinations:
             await d.close()
 
-    def wake(self) -> None:
+    def wake(self, alerts: list[dict[str, Any]] | None = None) -> None:
         for event in self._wakes.values():
             event.set()
 
     async def _run(self, d: Destination) -> None:
         wake = self._wakes[d.name]
-        while True:
+        while not self._stopping:
             wake.clear()
             wait = self.poll_s
             try:
@@ -87,7 +94,7 @@ class OutboxDispatcher:
                 raise
             except Exception:  # noqa: BLE001 - keep delivering after a database hiccup
                 log.exception("delivery to %s: dispatcher step failed; retrying", d.name)
-            if wait > 0:
+            if wait > 0 and not self._stopping:
                 try:
                     await asyncio.wait_for(wake.wait(), wait)
                 except TimeoutError:
@@ -120,7 +127,7 @@ class OutboxDispatcher:
 
     async def deliver_due(self, d: Destination) -> float | None:
         """Send the due deliveries (one batch at a time); returns seconds until the next one is due."""
-        while True:
+        while not self._stopping:
             claimed = await self._claim(d)
             if not claimed:
                 break

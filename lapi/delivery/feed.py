@@ -2,8 +2,9 @@
 
 Alert ids commit in increasing order (an advisory lock around the outbox insert, see
 :mod:`lapi.store.db`), so "every alert with an id above N" is a complete answer at any moment.
-:class:`AlertFeed` reads the outbox from the last id it published (woken by each commit, here or,
-with LISTEN, in another process) and publishes to the hub in id order.  A consumer that
+:class:`AlertFeed` publishes to the hub in id order: alerts this process committed straight from
+memory while their ids follow on without a gap, otherwise (another process's alerts, announced
+by LISTEN, or a periodic poll) by reading the outbox from the last id it published.  A consumer that
 reconnects with its last alert id gets the backlog from the outbox first, then live alerts; the
 hub queue is subscribed *before* the backlog is read, and live alerts at or below the last id
 sent are skipped, so the seam has neither gaps nor duplicates.
@@ -34,6 +35,8 @@ class AlertFeed:
         self.last_id = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._committed: dict[int, dict[str, Any]] = {}  # alerts this process committed, not yet published
+        self._must_read = False
 
     async def start(self) -> None:
         self.last_id = await self.store.last_alert_id()
@@ -47,7 +50,14 @@ class AlertFeed:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
-    def wake(self) -> None:
+    def wake(self, alerts: list[dict[str, Any]] | None = None) -> None:
+        """Alerts were committed: those given (this process's), or unknown ones (None)."""
+        if alerts is None:
+            self._must_read = True
+        else:
+            for alert in alerts:
+                if alert["alert_id"] > self.last_id:
+                    self._committed[alert["alert_id"]] = alert
         self._wake.set()
 
     async def _run(self) -> None:
@@ -55,13 +65,25 @@ class AlertFeed:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
             except TimeoutError:
-                pass  # a poll now and then covers a lost notification
+                self._must_read = True  # a poll now and then covers a lost notification
             self._wake.clear()
             try:
-                await self.catch_up()
+                self._publish_known()
+                if self._must_read or self._committed:
+                    self._must_read = False
+                    await self.catch_up()
             except Exception:  # noqa: BLE001 - the feed must outlive a database hiccup
+                self._must_read = True
                 log.exception("alert feed: reading the outbox failed; retrying")
                 await asyncio.sleep(self.poll_s)
+
+    def _publish_known(self) -> None:
+        """Publish alerts this process committed while they continue the sequence without a gap
+        (ids commit in order, so a gap is an alert of another process or one not yet reported)."""
+        committed = self._committed
+        while self.last_id + 1 in committed:
+            self.last_id += 1
+            self.hub.publish(committed.pop(self.last_id))
 
     async def catch_up(self) -> int:
         """Publish every alert committed since the last one published; returns how many."""
@@ -73,6 +95,8 @@ class AlertFeed:
                 self.last_id = alert["alert_id"]
             published += len(page)
             if len(page) < PAGE:
+                for stale in [i for i in self._committed if i <= self.last_id]:
+                    del self._committed[stale]
                 return published
 
 

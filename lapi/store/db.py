@@ -1,27 +1,30 @@
 """The PostgreSQL store: one async connection pool, typed methods for each write and query.
 
-Reads and their hits are written in one transaction, so a hit never exists without its read and a
-read that matched is never stored without its hit.
+Reads, their hits and the hits' outbox alerts are written in one transaction (one statement,
+:mod:`lapi.store.frames`), so a hit never exists without its read or its alert, and a read that
+matched is never stored without its hit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from lapi.alerts import AlertFilter, hit_alert_payload
+from lapi.alerts import AlertFilter
 from lapi.cameras import Camera
 from lapi.matching import DEFAULT_MAX_COST, Match, WatchEntry
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import PlateRead
 from lapi.store.errors import Conflict, NotFound
+from lapi.store.frames import ALERT_LOCK, Frame, FrameWriter  # noqa: F401 - ALERT_LOCK kept importable
 from lapi.store.migrations import migrate
 from lapi.store.notify import NotifyListener
 from lapi.store.partitions import DayPartitions
@@ -30,7 +33,7 @@ from lapi.store.watchlists import WatchlistStore, index_entry
 from lapi.watchlists import parse_watchlist_csv  # noqa: F401 - kept importable from here
 from trackers.pings import Ping
 
-ALERT_LOCK = 1741058  # advisory lock: alert ids commit in increasing order (migration 0003)
+CAMERA_CACHE_S = 30.0
 HIT_STATUSES = ("new", "confirmed", "rejected")
 
 
@@ -76,8 +79,11 @@ class Store:
         self.watchlists = WatchlistStore(self, default_max_cost)
         self.listen = listen
         self._listener: NotifyListener | None = None
-        self._alert_listeners: list[Callable[[], None]] = []
+        self._alert_listeners: list[Callable[[list[dict[str, Any]] | None], None]] = []
         self._sync_task: asyncio.Task | None = None
+        self._cameras: dict[str, tuple[float, Camera]] = {}  # id -> (valid until, camera)
+        self.notify_token = uuid.uuid4().hex  # payload of this process's lapi_alerts notifications
+        self.frames = FrameWriter(self)
 
     async def open(self) -> None:
         """Open the pool, bring the schema up to date and load the watchlist index."""
@@ -89,17 +95,22 @@ class Store:
         await self.watchlists.load()
         if self.listen:
             self._listener = NotifyListener(self.url, {"lapi_watchlist": self._watchlist_announced,
-                                                       "lapi_alerts": self._alerts_committed})
+                                                       "lapi_alerts": self._alerts_announced})
             self._listener.start()
 
     async def close(self) -> None:
+        await self.frames.close()
         if self._listener is not None:
             await self._listener.stop()
         if self._sync_task is not None:
             await asyncio.gather(self._sync_task, return_exceptions=True)
         await self.pool.close()
 
-    def _watchlist_announced(self) -> None:
+    def _alerts_announced(self, payload: str | None) -> None:
+        if payload != self.notify_token:  # this process's own commits were reported already
+            self._alerts_committed(None)
+
+    def _watchlist_announced(self, payload: str | None = None) -> None:
         if self._sync_task is None or self._sync_task.done():
             self._sync_task = asyncio.create_task(self.watchlists.sync(), name="lapi-watchlist-sync")
         else:  # a sync is running: run one more after it, for what it may have started too early to see
@@ -112,18 +123,19 @@ class Store:
             self._sync_task = asyncio.create_task(again(), name="lapi-watchlist-sync")
 
     # alert listeners -------------------------------------------------------------------------
-    def on_alerts(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (no arguments, must not block) whenever alerts were committed, here
-        or, with ``listen``, by another process: it then reads the outbox from its last alert id."""
+    def on_alerts(self, callback: Callable[[list[dict[str, Any]] | None], None]) -> None:
+        """Call ``callback`` (must not block) whenever alerts were committed: with the alerts when
+        this process committed them, with None when another process did (``listen``) or it is not
+        known which; it then reads the outbox from its last alert id."""
         self._alert_listeners.append(callback)
 
-    def off_alerts(self, callback: Callable[[], None]) -> None:
+    def off_alerts(self, callback: Callable[[list[dict[str, Any]] | None], None]) -> None:
         if callback in self._alert_listeners:
             self._alert_listeners.remove(callback)
 
-    def _alerts_committed(self) -> None:
+    def _alerts_committed(self, alerts: list[dict[str, Any]] | None = None) -> None:
         for callback in list(self._alert_listeners):
-            callback()
+            callback(alerts)
 
     async def ping(self) -> bool:
         async with self.pool.connection() as conn:
@@ -138,14 +150,22 @@ class Store:
                 " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, lat = EXCLUDED.lat, lon = EXCLUDED.lon,"
                 " heading = EXCLUDED.heading, road = EXCLUDED.road",
                 (cam.id, cam.name, cam.lat, cam.lon, cam.heading, cam.road))
+        self._cameras.pop(cam.id, None)
 
     async def get_camera(self, camera_id: str) -> Camera:
+        """The camera, from a cache kept :data:`CAMERA_CACHE_S` (every frame needs it; another
+        process's change to a camera shows within that time)."""
+        cached = self._cameras.get(camera_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
         async with self.pool.connection() as conn:
             cur = await conn.execute("SELECT id, name, lat, lon, heading, road FROM cameras WHERE id = %s", (camera_id,))
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"unknown camera {camera_id!r}: register it first (POST /v1/cameras or [[cameras]] in the config)")
-        return Camera(*row)
+        self._cameras[camera_id] = (now + CAMERA_CACHE_S, Camera(*row))
+        return self._cameras[camera_id][1]
 
     async def list_cameras(self) -> list[Camera]:
         async with self.pool.connection() as conn:
@@ -156,54 +176,12 @@ class Store:
     async def store_reads(self, camera_id: str, read_at: datetime, reads: list[PlateRead],
                           position: tuple[float | None, float | None, float | None] = (None, None, None)) -> list[StoredRead]:
         """Store a frame's reads, match them against the watchlists in force at ``read_at`` and
-        record each hit with its outbox alert, all in one transaction."""
+        record each hit with its outbox alert, atomically (see :mod:`lapi.store.frames`)."""
         camera = await self.get_camera(camera_id)
         if not reads:
             return []
-        lat, lon, heading = position
         matches = [self.watchlists.match(read.plate_norm, read_at) for read in reads]
-        stored: list[StoredRead] = []
-        async with self.pool.connection() as conn:
-            await self.partitions.ensure(conn, "plate_reads", [read_at])
-            async with conn.transaction():
-                read_ids = []
-                for read in reads:
-                    cur = await conn.execute(
-                        "INSERT INTO plate_reads (read_at, camera_id, plate_text, plate_norm, country, plate_format,"
-                        " confidence, char_confidences, box_x, box_y, box_w, box_h, detector_score, crop_jpeg, lat, lon,"
-                        " heading) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                        (read_at, camera_id, read.text, read.plate_norm, read.country, read.format_name, read.confidence, list(read.char_confidences),
-                         read.box.x, read.box.y, read.box.w, read.box.h, read.box.score, read.crop_jpeg or None,
-                         lat, lon, heading))
-                    read_ids.append((await cur.fetchone())[0])
-                pending = []  # (read index, hit id, match, payload)
-                for i, (read, read_id) in enumerate(zip(reads, read_ids)):
-                    for m in matches[i]:
-                        e = m.entry
-                        cur = await conn.execute(
-                            "INSERT INTO hits (read_id, read_at, camera_id, plate_norm, entry_id, list_name, match_type,"
-                            " cost, read_confidence, pattern, category, priority)"
-                            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                            (read_id, read_at, camera_id, read.plate_norm, e.id, e.list_name, m.match_type, m.cost,
-                             read.confidence, e.plate_norm, e.category, e.priority))
-                        hit_id = (await cur.fetchone())[0]
-                        pending.append((i, hit_id, m, hit_alert_payload(camera, hit_id, read_id, read_at, read, m)))
-                hits: list[list[StoredHit]] = [[] for _ in reads]
-                if pending:
-                    # taken last, held only until commit: alert ids then commit in increasing order
-                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (ALERT_LOCK,))
-                    for i, hit_id, m, payload in pending:
-                        cur = await conn.execute(
-                            "INSERT INTO alert_outbox (hit_id, list_name, category, camera_id, priority, payload)"
-                            " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
-                            (hit_id, m.entry.list_name, m.entry.category, camera_id, m.entry.priority, Jsonb(payload)))
-                        alert_id = (await cur.fetchone())[0]
-                        hits[i].append(StoredHit(hit_id, m, alert_id, alert_message(alert_id, payload)))
-                    await conn.execute("SELECT pg_notify('lapi_alerts', '')")
-                stored = [StoredRead(rid, read_at, read, h) for rid, read, h in zip(read_ids, reads, hits)]
-        if any(s.hits for s in stored):
-            self._alerts_committed()
-        return stored
+        return await self.frames.write(Frame(camera, read_at, list(reads), matches, position))
 
     # alerts and hits ---------------------------------------------------------------------------
     async def last_alert_id(self) -> int:

@@ -3,7 +3,8 @@
 Several ``lapi serve`` processes may share one database.  Watchlist writes (``lapi_watchlist``)
 and new alerts (``lapi_alerts``) are announced with NOTIFY at commit; each process listens and
 catches up from the tables, so a notification only says "look", never carries the data, and a
-lost one is harmless: the connection is re-opened and every handler called once on reconnect.
+lost one is harmless: the connection is re-opened and every handler called once on reconnect
+(payload None).  Handlers get the notification's payload, e.g. to skip their own process's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class NotifyListener:
-    def __init__(self, url: str, handlers: Mapping[str, Callable[[], None]], retry_s: float = 2.0) -> None:
+    def __init__(self, url: str, handlers: Mapping[str, Callable[[str | None], None]], retry_s: float = 2.0) -> None:
         self.url = url
         self.handlers = dict(handlers)
         self.retry_s = retry_s
@@ -45,11 +46,11 @@ class NotifyListener:
                         await conn.execute(f"LISTEN {channel}")
                     self.listening.set()
                     for handler in self.handlers.values():  # whatever was announced while not listening
-                        handler()
+                        handler(None)
                     async for note in conn.notifies():
                         handler = self.handlers.get(note.channel)
                         if handler is not None:
-                            handler()
+                            handler(note.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # noqa: BLE001 - keep listening after a database restart

@@ -1,0 +1,201 @@
+"""Writing frames: reads, their hits and the hits' outbox alerts, in one statement per batch.
+
+Alert ids must commit in increasing order (consumers resume from "every alert above N"), so the
+statement takes an advisory lock just before the outbox rows get their ids and keeps it to its
+commit.  Hit-bearing commits are therefore serialised, each waiting for its WAL flush.  To keep
+that from capping the rate, one writer task per process takes every frame queued while the
+previous statement ran and writes them together: a burst of frames shares one commit (group
+commit).  An idle service writes each frame at once, alone.  When a batch fails, its frames are
+written one by one, so only a bad frame's caller sees the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from psycopg.types.json import Jsonb
+
+from lapi.alerts import hit_alert_payload
+from lapi.cameras import Camera
+from lapi.matching import Match
+
+if TYPE_CHECKING:
+    from lapi.reading.pipeline import PlateRead
+    from lapi.store.db import Store, StoredRead
+
+log = logging.getLogger(__name__)
+
+ALERT_LOCK = 1741058  # advisory lock: alert ids commit in increasing order (migration 0003)
+MAX_BATCH_READS = 500  # 17 parameters a read, 10 a hit: well under PostgreSQL's 65,535
+
+_READ_COLUMNS = ("read_at, camera_id, plate_text, plate_norm, country, plate_format, confidence, char_confidences,"
+                 " box_x, box_y, box_w, box_h, detector_score, crop_jpeg, lat, lon, heading")
+_READ_ROW = "(" + ", ".join(["%s"] * 17) + ")"
+_HIT_ROW = "(%s::int, %s::int, %s::bigint, %s::text, %s::text, %s::numeric, %s::text, %s::text, %s::smallint, %s::jsonb)"
+
+
+@dataclass
+class Frame:
+    camera: Camera
+    read_at: datetime
+    reads: list[PlateRead]
+    matches: list[list[Match]]  # per read, best first
+    position: tuple[float | None, float | None, float | None]
+    result: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+def frames_statement(frames: list[Frame], token: str) -> tuple[str, list[Any]]:
+    """One statement storing the frames' reads, their hits and the hits' outbox alerts.
+
+    Rows returned: ``('read', read id, None, None, None)`` for every read, then ``('alert', None,
+    hit id, alert id, payload)``.  Read ids increase in the order of the frames and their reads,
+    hit ids in the order of the frames, reads and matches (best first): the caller maps them back
+    by sorting.  ``token`` is the NOTIFY payload that lets this process skip its own notifications.
+    """
+    params: list[Any] = []
+    hit_rows: list[list[Any]] = []
+    ord_ = 0
+    for f in frames:
+        lat, lon, heading = f.position
+        for read, found in zip(f.reads, f.matches):
+            params += [f.read_at, f.camera.id, read.text, read.plate_norm, read.country, read.format_name,
+                       read.confidence, list(read.char_confidences), read.box.x, read.box.y, read.box.w, read.box.h,
+                       read.box.score, read.crop_jpeg or None, lat, lon, heading]
+            for rank, m in enumerate(found):
+                e = m.entry
+                payload = hit_alert_payload(f.camera, 0, 0, f.read_at, read, m)  # ids set by the statement
+                hit_rows.append([ord_, rank, e.id, e.list_name, m.match_type, m.cost, e.plate_norm, e.category,
+                                 e.priority, Jsonb(payload)])
+            ord_ += 1
+    reads_sql = (f"INSERT INTO plate_reads ({_READ_COLUMNS}) VALUES {', '.join([_READ_ROW] * ord_)}"
+                 " RETURNING id, read_at, camera_id, plate_norm, confidence")
+    if not hit_rows:
+        return (f"WITH r AS ({reads_sql}) SELECT 'read', id, NULL::bigint, NULL::bigint, NULL::jsonb FROM r"
+                " ORDER BY id"), params
+    for row in hit_rows:
+        params += row
+    params += [ALERT_LOCK, token]
+    sql = (
+        f"WITH r AS ({reads_sql}),"
+        " ro AS (SELECT r.*, (row_number() OVER (ORDER BY id) - 1)::int AS ord FROM r),"
+        " hv (ord, rank, entry_id, list_name, match_type, cost, pattern, category, priority, payload) AS"
+        f" (VALUES {', '.join([_HIT_ROW] * len(hit_rows))}),"
+        " h AS (INSERT INTO hits (read_id, read_at, camera_id, plate_norm, entry_id, list_name, match_type, cost,"
+        "  read_confidence, pattern, category, priority)"
+        "  SELECT ro.id, ro.read_at, ro.camera_id, ro.plate_norm, hv.entry_id, hv.list_name, hv.match_type, hv.cost,"
+        "   ro.confidence, hv.pattern, hv.category, hv.priority"
+        "  FROM hv JOIN ro USING (ord) ORDER BY hv.ord, hv.rank"
+        "  RETURNING id, read_id, camera_id, entry_id),"
+        # the lock before any outbox id is drawn: the join cannot yield a row before lk is evaluated
+        " lk AS (SELECT pg_advisory_xact_lock(%s) AS locked, pg_notify('lapi_alerts', %s) AS notified),"
+        " o AS (INSERT INTO alert_outbox (hit_id, list_name, category, camera_id, priority, payload)"
+        "  SELECT h.id, hv.list_name, hv.category, h.camera_id, hv.priority, hv.payload || jsonb_build_object("
+        "   'hit_id', h.id, 'read_id', h.read_id, 'crop_url', '/v1/reads/' || h.read_id || '/crop')"
+        "  FROM h JOIN ro ON ro.id = h.read_id JOIN hv ON hv.ord = ro.ord AND hv.entry_id = h.entry_id"
+        "  CROSS JOIN lk ORDER BY h.id RETURNING id, hit_id, payload)"
+        " SELECT 'read', id, NULL::bigint, NULL::bigint, NULL::jsonb FROM ro"
+        " UNION ALL SELECT 'alert', NULL, hit_id, id, payload FROM o")
+    return sql, params
+
+
+class FrameWriter:
+    """The one task of a :class:`Store` that writes frames, batching those that queue up."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._queue: deque[Frame] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.batches = 0  # statements written (for benches)
+        self.frames = 0
+
+    async def write(self, frame: Frame) -> list[StoredRead]:
+        self._queue.append(frame)
+        self._wake.set()
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="lapi-frame-writer")
+        return await frame.result
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is not None:
+            while self._queue and not self._task.done():
+                await asyncio.sleep(0.01)
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, reads = [], 0
+                while self._queue and (not batch or reads + len(self._queue[0].reads) <= MAX_BATCH_READS):
+                    frame = self._queue.popleft()
+                    if frame.result.cancelled():
+                        continue  # its caller gave up before it was written
+                    batch.append(frame)
+                    reads += len(frame.reads)
+                if batch:
+                    await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[Frame]) -> None:
+        try:
+            results = await self._execute(batch)
+        except Exception as err:  # noqa: BLE001 - handed to the callers
+            if len(batch) == 1:
+                _settle(batch[0], error=err)
+                return
+            for frame in batch:  # find the bad frame: the others must still be stored
+                try:
+                    (result,) = await self._execute([frame])
+                except Exception as one_err:  # noqa: BLE001
+                    _settle(frame, error=one_err)
+                else:
+                    _settle(frame, result)
+            return
+        for frame, result in zip(batch, results):
+            _settle(frame, result)
+
+    async def _execute(self, batch: list[Frame]) -> list[list[StoredRead]]:
+        from lapi.store.db import StoredHit, StoredRead, alert_message
+
+        store = self.store
+        sql, params = frames_statement(batch, store.notify_token)
+        async with store.pool.connection() as conn:
+            await store.partitions.ensure(conn, "plate_reads", [f.read_at for f in batch])
+            cur = await conn.execute(sql, params)
+            rows = await cur.fetchall()
+        self.batches += 1
+        self.frames += len(batch)
+        read_ids = iter(sorted(row[1] for row in rows if row[0] == "read"))
+        alerts = {row[2]: (row[3], row[4]) for row in rows if row[0] == "alert"}  # hit id -> (alert id, payload)
+        hit_ids = iter(sorted(alerts))
+        results = []
+        for f in batch:
+            stored = []
+            for read, found in zip(f.reads, f.matches):
+                hits = []
+                for m, hit_id in zip(found, hit_ids):
+                    alert_id, payload = alerts[hit_id]
+                    hits.append(StoredHit(hit_id, m, alert_id, alert_message(alert_id, payload)))
+                stored.append(StoredRead(next(read_ids), f.read_at, read, hits))
+            results.append(stored)
+        if alerts:
+            store._alerts_committed([h.alert for result in results for r in result for h in r.hits])
+        return results
+
+
+def _settle(frame: Frame, result: Any = None, error: BaseException | None = None) -> None:
+    if frame.result.done():
+        return
+    if error is not None:
+        frame.result.set_exception(error)
+    else:
+        frame.result.set_result(result)

@@ -215,3 +215,17 @@ async def test_concurrent_frames_share_commits_and_a_bad_one_fails_alone(store):
     assert await rows(store, "SELECT count(*) FROM plate_reads") == [(80,)]
     assert await rows(store, "SELECT count(*) FROM hits h JOIN plate_reads r ON r.id = h.read_id"
                              " WHERE r.plate_norm = 'AB123CD'") == [(40,)]
+
+
+async def test_bulk_import_reloads_the_index_instead_of_replaying(store, monkeypatch):
+    import lapi.store.watchlists as watchlists_module
+
+    monkeypatch.setattr(watchlists_module, "RELOAD_AFTER", 3)
+    text = "plate,list\n" + "".join(f"AB{i:03d}CD,bulk\n" for i in range(10))
+    assert await store.import_watch_entries(parse_watchlist_csv(text), "importer") == (10, 0)
+    assert len(store.watchlists.index) == 10 and store.watchlists.index.threshold("bulk") == 0.8
+    assert [m.entry.plate_norm for m in store.watchlists.match("A8003CD", T0)] == ["AB003CD"]
+    change_id = store.watchlists.change_id
+    assert change_id == (await rows(store, "SELECT max(id) FROM watchlist_changes"))[0][0]
+    await add(store, "EF456GH")  # below the limit: replayed
+    assert store.watchlists.change_id > change_id and len(store.watchlists.index) == 11

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 ENTRY_COLUMNS = ("id, list_name, plate_norm, plate_text, kind, category, legal_purpose, reason, priority,"
                  " valid_from, valid_until, note, source, created_at, created_by, updated_at, updated_by")
 LIST_COLUMNS = "name, max_cost::float8 AS max_cost, description, created_at, created_by"
+RELOAD_AFTER = 20000  # more pending changes than this: reload the index instead of replaying them
 _EDITABLE = ("list_name", "plate_norm", "plate_text", "category", "legal_purpose", "reason", "priority",
              "valid_from", "valid_until", "note", "source")
 
@@ -98,6 +99,12 @@ class WatchlistStore:
     async def sync(self) -> int:
         """Apply the changes logged since the index was last brought up to date; returns how many."""
         async with self._sync_lock:
+            async with self.store.pool.connection() as conn:
+                cur = await conn.execute("SELECT count(*) FROM watchlist_changes WHERE id > %s", (self._change_id,))
+                pending = (await cur.fetchone())[0]
+            if pending > RELOAD_AFTER:  # a bulk import: rebuilding beats replaying row by row
+                await self.load()
+                return pending
             async with self.store.pool.connection() as conn:
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute("SELECT id, entity, action, list_name, entry_id, after FROM watchlist_changes"

@@ -14,6 +14,7 @@ from typing import Any
 
 from lapi import grammars
 from lapi.cameras import Camera
+from lapi.video_config import parse_streams, parse_tracking, without_stream_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "configs" / "lapi.toml"
@@ -98,13 +99,15 @@ class Settings:
     trackers: TrackerSettings = field(default_factory=TrackerSettings)
     geo: GeoSettings = field(default_factory=GeoSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    tracking: Any = None                 # lapi.video_config.TrackingSettings ([reading.tracking], per camera)
+    streams: tuple[Any, ...] = ()        # lapi.video_config.StreamSettings: cameras with a video source
 
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"host": str, "port": int, "max_frame_bytes": int},
     "store": {"database_url": str, "data_dir": str},
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
-                "max_plates_per_frame": int, "reading_threads": int, "countries": dict,
+                "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
                 "min_confidence": (int, float), "min_confidence_generic": (int, float)},
 }
 _TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -344,6 +347,16 @@ def parse_country_weights(raw: Any) -> dict[str, float]:
     return weights
 
 
+def _video(parse: Any) -> Any:
+    """Tracking and video source settings (lapi/video_config.py), their errors as ConfigError."""
+    from lapi.video_config import VideoConfigError
+
+    try:
+        return parse()
+    except VideoConfigError as err:
+        raise ConfigError(str(err)) from None
+
+
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read ``path`` (default ``configs/lapi.toml``) then apply ``LAPI_*`` environment overrides."""
     env = dict(os.environ if env is None else env)
@@ -415,7 +428,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),
-        cameras=parse_cameras(raw.get("cameras", [])),
+        cameras=parse_cameras(without_stream_keys(raw.get("cameras", []))),
+        tracking=_video(lambda: parse_tracking(values.get("tracking", {}), raw.get("cameras", []))),
+        streams=_video(lambda: parse_streams(raw.get("cameras", []), base)),
         trackers=parse_trackers(raw.get("trackers", {})),
         geo=parse_geo(raw.get("geo", {}), base),
         alerts=parse_alerts(raw.get("alerts", {}), env),

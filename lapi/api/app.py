@@ -165,6 +165,10 @@ async def post_frame(request: web.Request) -> web.Response:
         reads, ms = await loop.run_in_executor(request.app[EXECUTOR], request.app[READER].read_image_bytes, body)
     except ImageDecodeError as err:
         raise web.HTTPBadRequest(text=f"image: {err}") from None
+    from lapi.api.video_routes import is_tracked, tracked_frame
+
+    if is_tracked(request, camera_id):  # its reads are stored under vehicle passes; the pass is alerted
+        return await tracked_frame(request, camera_id, captured_at, reads, ms, position)
     stored = await store.store_reads(camera_id, captured_at, reads, position)
     alerts = [hit.alert for s in stored for hit in s.hits]  # the outbox feed publishes them, in id order
     return web.json_response({
@@ -381,7 +385,8 @@ def create_osmand_app(ingest: PingIngest, trackers: TrackerSettings) -> web.Appl
 
 
 def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 1024 * 1024,
-               reading_threads: int = 1, trackers: TrackerSettings | None = None) -> web.Application:
+               reading_threads: int = 1, trackers: TrackerSettings | None = None, tracking: Any = None,
+               streams: Any = ()) -> web.Application:
     """The aiohttp application; the store must already be open.  The ping ingest (and its silence
     watch) runs with the app; protocol servers on other ports are started by the service."""
     trackers = trackers or TrackerSettings()
@@ -439,4 +444,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     from lapi.api.geo_routes import add_geo_routes
 
     add_geo_routes(app)  # zones, routes, approach, convoys, live geo alerts (lapi/api/geo_routes.py)
+    from lapi.api.video_routes import add_video_routes
+
+    add_video_routes(app, tracking, streams)  # passes, video sources, camera health (lapi/api/video_routes.py)
     return app

@@ -213,6 +213,18 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "last error", params=[_q("destination", "e.g. webhook:ops or mqtt:broker"),
                                       _q("state", "pending, delivered or dead"),
                                       _q("limit", "max rows (1-10000)", schema={"type": "integer"})])},
+            "/v1/passes": {"get": _op(
+                "Vehicle passes of tracked cameras, newest first: one per vehicle, plate voted over its frames, "
+                "with confidence, frames, first/last seen, direction, best read, open/closed",
+                params=[_q("camera_id", "only this camera"), _q("plate", "only this plate (separators ignored)"),
+                        _q("from", "first seen at or after", schema=time), _q("to", "first seen before", schema=time),
+                        _q("limit", "max rows (1-10000)", schema={"type": "integer"})])},
+            "/v1/passes/{pass_id}": {"get": _op(
+                "One pass with its frame reads (audit) and its hits, each with its alert ids (first alert, then "
+                "revisions when the consensus changed)", params=[_p("pass_id", "pass id")], errors=("400", "404"))},
+            "/v1/cameras/{camera_id}/health": {"get": _op(
+                "A camera's tracking and video source: state, fps in, fps processed, dropped frames, "
+                "reconnections, last error", params=[_p("camera_id", "camera id")], errors=("404",))},
         },
         "components": {"schemas": {
             "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {

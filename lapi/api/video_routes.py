@@ -1,0 +1,132 @@
+"""Passes and video sources over HTTP: frames of tracked cameras, ``/v1/passes``, camera health.
+
+:func:`add_video_routes` gives the application its :class:`~lapi.passes.PassRecorder` (tracking
+settings from ``[reading.tracking]``) and, when cameras have a video source, the
+:class:`~lapi.video.VideoSources` that read them; both start and stop with the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from lapi.passes import PassRecorder
+from lapi.video_config import StreamSettings, TrackingSettings
+
+PASSES = web.AppKey("passes", PassRecorder)
+VIDEO = web.AppKey("video", object)  # lapi.video.VideoSources
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
+
+
+def is_tracked(request: web.Request, camera_id: str) -> bool:
+    passes = request.app.get(PASSES)
+    return passes is not None and passes.tracks(camera_id)
+
+
+async def tracked_frame(request: web.Request, camera_id: str, captured_at: datetime, reads: list, ms: float,
+                        position: tuple[float | None, float | None, float | None]) -> web.Response:
+    """POST /v1/frames for a tracked camera: reads stored under their passes, pass alerts returned."""
+    result = await request.app[PASSES].submit(camera_id, captured_at, reads, position)
+    return web.json_response({
+        "camera_id": camera_id, "captured_at": captured_at.isoformat(), "reading_ms": round(ms, 1),
+        "reads": [{"id": rid, **read.as_dict(), "pass_id": pid, "hits": []}
+                  for rid, pid, read in zip(result.read_ids, result.pass_ids, reads)],
+        "hits": result.alerts, "passes": result.passes,
+    })
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: must be an integer, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise web.HTTPBadRequest(text=f"{name}: must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _time(request: web.Request, name: str) -> datetime | None:
+    raw = request.query.get(name, "")
+    if not raw:
+        return None
+    from trackers.pings import PingError, parse_time
+
+    try:
+        return parse_time(raw, name)
+    except PingError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+
+
+async def list_passes(request: web.Request) -> web.Response:
+    """Vehicle passes, newest first: ?camera_id=&plate=&from=&to=&limit="""
+    start, end = _time(request, "from"), _time(request, "to")
+    if start is not None and end is not None and end <= start:
+        raise web.HTTPBadRequest(text="to: must be after from")
+    rows = await request.app[PASSES].pass_store.passes(
+        request.query.get("camera_id") or None, request.query.get("plate") or None, start, end,
+        _int(request, "limit", 100, 1, 10000))
+    return web.json_response({"passes": rows}, dumps=_dumps)
+
+
+async def get_pass(request: web.Request) -> web.Response:
+    try:
+        pass_id = int(request.match_info["pass_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="pass id must be an integer") from None
+    return web.json_response(await request.app[PASSES].pass_store.get_pass(pass_id), dumps=_dumps)
+
+
+async def camera_health(request: web.Request) -> web.Response:
+    """A camera's video source: state, fps in and processed, dropped frames, reconnections."""
+    camera_id = request.match_info["camera_id"]
+    await request.app[PASSES].store.get_camera(camera_id)  # 404 for an unknown camera
+    video = request.app.get(VIDEO)
+    source = video.get(camera_id) if video is not None else None
+    passes = request.app[PASSES]
+    cam = passes.cameras.get(camera_id)
+    body: dict[str, Any] = {"camera_id": camera_id, "tracked": passes.tracks(camera_id),
+                            "open_passes": len(cam.passes) if cam is not None else 0, "source": None}
+    if source is not None:
+        body["source"] = source.health.snapshot()
+    return web.json_response(body)
+
+
+def add_video_routes(app: web.Application, tracking: TrackingSettings | None = None,
+                     streams: Sequence[StreamSettings] = ()) -> None:
+    """Pass tracking for the cameras ``tracking`` names, video sources for ``streams``, and the routes."""
+    from lapi.api.app import EXECUTOR, READER, STORE
+
+    recorder = PassRecorder(app[STORE], tracking or TrackingSettings())
+    app[PASSES] = recorder
+    if streams:
+        from lapi.video import VideoSources
+
+        app[VIDEO] = VideoSources(list(streams), app[STORE], app[READER], recorder, app[EXECUTOR])
+
+    async def on_startup(app: web.Application) -> None:
+        await recorder.start()
+        if VIDEO in app:
+            app[VIDEO].start()
+
+    async def on_shutdown(app: web.Application) -> None:  # before the reading executor goes (on_cleanup)
+        if VIDEO in app:
+            await app[VIDEO].stop()
+        await recorder.stop()
+
+    app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
+    r = app.router
+    r.add_get("/v1/passes", list_passes)
+    r.add_get("/v1/passes/{pass_id}", get_pass)
+    r.add_get("/v1/cameras/{camera_id}/health", camera_health)

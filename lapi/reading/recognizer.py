@@ -24,6 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from torch import nn
 
 from lapi import grammars
 from lapi.reading.ctc import TemplateBank, decode_batch
@@ -136,6 +137,32 @@ class PlateRecognizer:
         other = [i for i in range(1, n_in) if pool[i].sum() == 0]
         self._pool[other, 0] = 1.0
 
+    def _forward(self, x: torch.Tensor, widths: list[int]) -> torch.Tensor:
+        """Network scores (N, T, classes) where each plate's sequence ends at its own padded width.
+
+        The bidirectional LSTM reads a sequence from both ends, so the columns added to bring a
+        batch to one width would change a plate's reading with its batch-mates.  Each plate's frames
+        go through the LSTM packed at its own length (the width stock EasyOCR pads a lone crop to),
+        and the frames past it come out as certain blanks: a crop reads the same alone, in any batch,
+        and as ``easyocr.Reader.recognize`` reads it.
+        """
+        m = self.model
+        if not _is_vgg_bilstm(m):
+            return m(x, None)
+        feats = m.AdaptiveAvgPool(m.FeatureExtraction(x).permute(0, 3, 1, 2)).squeeze(3)  # (N, T, C)
+        t_len = feats.shape[1]
+        lengths = torch.tensor([min(frames_for_width(w), t_len) for w in widths])
+        for layer in m.SequenceModeling:
+            packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = layer.rnn(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t_len)
+            feats = layer.linear(out)
+        scores = m.Prediction(feats.contiguous())
+        past_end = torch.arange(t_len, device=x.device)[None, :] >= lengths.to(x.device)[:, None]
+        blank = torch.full_like(scores[0, 0], -1e4)
+        blank[0] = 1e4
+        return torch.where(past_end[:, :, None], blank, scores)
+
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:
         """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes).
@@ -149,8 +176,9 @@ class PlateRecognizer:
         groups = _width_groups([img.shape[1] for img in images]) if self.device.type == "cpu" else [list(range(len(images)))]
         parts: list[tuple[list[int], torch.Tensor]] = []
         for idx in groups:
-            x = pad_batch([images[i] for i in idx]).to(self.device)
-            probs = self.model(x, None).float().softmax(dim=2)
+            widths = [padded_width(images[i].shape[1]) for i in idx]
+            x = pad_batch([images[i] for i in idx], max(widths)).to(self.device)
+            probs = self._forward(x, widths).float().softmax(dim=2)
             parts.append((idx, torch.log(probs @ self._pool + 1e-12)))
         if len(parts) == 1:
             idx, lp = parts[0]
@@ -167,8 +195,7 @@ class PlateRecognizer:
         if not crops:
             return []
         if self.bank is None:
-            log_probs = self.plate_log_probs(crops)
-            return [greedy_ctc_decode(lp, self.config.plate_alphabet) for lp in log_probs.cpu()]
+            return greedy_decode_batch(self.plate_log_probs(crops), self.config.plate_alphabet)
         # squarish crops may be two-line plates: their lines go through the same forward pass
         splits = [split_two_lines(c) for c in crops]
         two_line = [i for i, s in enumerate(splits) if s is not None]
@@ -206,6 +233,21 @@ def network_image(crop: np.ndarray, height: int, max_width: int | None = None) -
     return cv2.resize(grey, (w, height), interpolation=cv2.INTER_CUBIC if ch < height else cv2.INTER_AREA)
 
 
+def padded_width(width: int, step: int = 64) -> int:
+    """The width a crop is padded to (its last column repeated): the next multiple of ``step``, as EasyOCR does."""
+    return max(step, -(-width // step) * step)
+
+
+def frames_for_width(width: int) -> int:
+    """Output frames of the generation2 (VGG) feature extractor for an image ``width`` pixels wide."""
+    return width // 4 - 1
+
+
+def _is_vgg_bilstm(model: nn.Module) -> bool:
+    return all(hasattr(model, a) for a in ("FeatureExtraction", "AdaptiveAvgPool", "SequenceModeling", "Prediction")) \
+        and all(hasattr(layer, "rnn") and hasattr(layer, "linear") for layer in model.SequenceModeling)
+
+
 def _width_groups(widths: list[int], max_ratio: float = 1.4) -> list[list[int]]:
     """Indices grouped so that no group's widest image is more than ``max_ratio`` times its narrowest."""
     order = sorted(range(len(widths)), key=lambda i: widths[i])
@@ -218,14 +260,50 @@ def _width_groups(widths: list[int], max_ratio: float = 1.4) -> list[list[int]]:
     return groups
 
 
-def pad_batch(images: list[np.ndarray]) -> torch.Tensor:
-    """Same-height grey images right-padded with their last column, scaled to [-1, 1]: (N, 1, H, W)."""
-    height, width = images[0].shape[0], max(img.shape[1] for img in images)
+def pad_batch(images: list[np.ndarray], width: int | None = None) -> torch.Tensor:
+    """Same-height grey images right-padded with their last column to ``width`` (default: the widest),
+    scaled to [-1, 1]: (N, 1, H, W)."""
+    height, width = images[0].shape[0], max([img.shape[1] for img in images] + [width or 0])
     batch = np.empty((len(images), 1, height, width), np.float32)
     for i, img in enumerate(images):
         batch[i, 0, :, : img.shape[1]] = img
         batch[i, 0, :, img.shape[1]:] = img[:, -1:]
     return torch.from_numpy(batch / 127.5 - 1.0)
+
+
+def greedy_decode_batch(log_probs: torch.Tensor, alphabet: str) -> list[Recognition]:
+    """Best path for a whole batch (N, T, C) as tensor operations; the same strings as :func:`greedy_ctc_decode`.
+
+    A character starts where the arg-max is not blank and differs from the previous frame; its
+    confidence is the highest posterior over its run of frames.  Only the characters and their
+    confidences leave the device, in one transfer.
+    """
+    n = log_probs.shape[0]
+    if n == 0:
+        return []
+    best = log_probs.max(dim=2)
+    labels, probs = best.indices, best.values.exp()
+    prev = torch.nn.functional.pad(labels[:, :-1], (1, 0))
+    starts = (labels != 0) & (labels != prev)
+    run = starts.long().cumsum(dim=1) - 1  # index of the character each frame belongs to
+    member = (labels != 0) & (run >= 0)
+    counts = starts.sum(dim=1)
+    width = max(int(counts.max()), 1)
+    confs = torch.zeros((n, width + 1), dtype=probs.dtype, device=probs.device)
+    slot = torch.where(member, run, torch.full_like(run, width))  # frames outside a character go to a spare slot
+    confs.scatter_reduce_(1, slot, torch.where(member, probs, torch.zeros_like(probs)), reduce="amax")
+    chars = labels[starts].tolist()
+    counts_list = counts.tolist()
+    confs_list = confs[:, :width].tolist()
+    out, offset = [], 0
+    for row, count in enumerate(counts_list):
+        text = "".join(alphabet[c - 1] for c in chars[offset: offset + count])
+        offset += count
+        raw = confs_list[row][:count]
+        char_conf = tuple(round(c, 4) for c in raw)
+        confidence = float(np.prod(raw)) ** (1 / count) if count else 0.0
+        out.append(Recognition(text, char_conf, round(confidence, 4), display=text))
+    return out
 
 
 def greedy_ctc_decode(log_probs: torch.Tensor, alphabet: str) -> Recognition:

@@ -1,0 +1,218 @@
+"""``lapi bench ocr``: LAPI's batched recogniser against stock ``easyocr.Reader.recognize``.
+
+Both read the same crops with the same network weights (``lapi_plate_g2``, which EasyOCR loads as a
+custom network), so the figure isolates what LAPI changes: one padded forward pass per batch (per
+width group on a CPU) and a tensor greedy collapse, instead of a DataLoader, a PIL resize and a
+Python decode per crop.  Stock EasyOCR is given the crops already at the network's height, so the
+resize it would otherwise do is not counted against it, and both decoders see identical pixels: the
+share of identical strings then checks that the batched path reads what EasyOCR reads.
+
+Crops are the ground-truth plate boxes of ``../shared/data/plates`` when present (real photos),
+else synthetic plates rendered by ``lapi.synth_ocr``.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from lapi.reading.pipeline import prepare_crop
+from lapi.reading.recognizer import PlateRecognizer, greedy_decode_batch, network_image
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "models" / "ocr"
+
+
+@dataclass
+class OcrBench:
+    device: str
+    crops: int
+    crop_source: str
+    batch: int
+    stock_plates_per_s: float
+    stock_p50_ms: float  # per crop: stock EasyOCR reads one crop per call on a CPU
+    stock_p99_ms: float
+    stock_quantized_plates_per_s: float | None  # EasyOCR's CPU default (int8 LSTM/linear)
+    lapi_plates_per_s: float
+    lapi_batch_p50_ms: float
+    lapi_batch_p99_ms: float
+    lapi_grammar_plates_per_s: float  # the production path: grammar-constrained decode
+    speedup: float  # LAPI greedy against the faster stock mode
+    identical_strings: float  # share of crops where both greedy decoders give the same string
+    peak_rss_mib: float
+    peak_device_mib: float | None
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def synthetic_crops(n: int, seed: int = 0) -> list[np.ndarray]:
+    """Rendered plate crops of every country and layout (one- and two-line), prepared like real ones."""
+    from lapi import synth_ocr
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        text, country, groups, separator, split = synth_ocr.random_spec(rng)
+        out.append(prepare_crop(synth_ocr.render_training_crop(text, country, groups, separator, rng,
+                                                               two_line_split=split)))
+    return out
+
+
+def load_crops(n: int, seed: int = 0, manifest: Path | None = None) -> tuple[list[np.ndarray], str]:
+    """``n`` plate crops, prepared as the pipeline prepares them (levelled, cut to the text rows)."""
+    manifest = manifest or ROOT.parent / "shared" / "data" / "plates" / "manifest.csv"
+    crops: list[np.ndarray] = []
+    source = "synthetic (lapi.synth_ocr)"
+    if manifest.exists():
+        from lapi.evaluation import _truth_box, load_manifest
+
+        for row in load_manifest(manifest):
+            box = _truth_box(row)
+            image = cv2.imread(str(manifest.parent / row["file"])) if box else None
+            if image is None:
+                continue
+            x, y, w, h = (int(round(v)) for v in box)
+            crop = image[max(0, y): y + h, max(0, x): x + w]
+            if crop.size:
+                crops.append(prepare_crop(crop))
+            if len(crops) == n:
+                break
+        source = f"ground-truth boxes of {manifest.parent.name}/{manifest.name} ({len(crops)} real crops"\
+                 + (", cycled)" if len(crops) < n else ")")
+    if not crops:
+        crops = synthetic_crops(min(n, 512), seed)
+    return [crops[i % len(crops)] for i in range(n)], source
+
+
+def _stock_reader(device: str, quantize: bool):
+    """EasyOCR's own Reader on LAPI's weights; on a CPU it int8-quantizes the network by default."""
+    import easyocr
+
+    return easyocr.Reader(["en"], gpu=device != "cpu", recog_network="lapi_plate_g2", user_network_directory=str(MODELS),
+                          model_storage_directory=str(MODELS), detector=False, download_enabled=False, verbose=False,
+                          quantize=quantize)
+
+
+def _read_stock(stock, images: list[np.ndarray], alphabet: str, log, name: str,
+                contrast_ths: float = 0.1) -> tuple[list[str], list[float], float]:
+    """Each crop through ``recognize`` as a caller of stock EasyOCR does; (strings, ms per crop, seconds).
+
+    ``contrast_ths``: stock re-reads a crop whose confidence is below it with its contrast
+    stretched and keeps the more confident string (0: never, so both decoders see one network output).
+    """
+    stock.recognize(images[0], allowlist=alphabet, detail=0, contrast_ths=contrast_ths)  # warm-up
+    texts: list[str] = []
+    crop_ms: list[float] = []
+    t0 = time.perf_counter()
+    for i, img in enumerate(images, 1):
+        tc = time.perf_counter()
+        out = stock.recognize(img, allowlist=alphabet, detail=0, contrast_ths=contrast_ths)
+        crop_ms.append((time.perf_counter() - tc) * 1000)
+        texts.append(out[0] if out else "")
+        if i % max(1, len(images) // 4) == 0:
+            log(f"{name}: {i}/{len(images)}")
+    return texts, crop_ms, time.perf_counter() - t0
+
+
+def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int | None = None,
+              progress: bool = True, manifest: Path | None = None) -> OcrBench:
+    """Read ``n`` crops both ways; stock EasyOCR reads ``stock_n`` of them (it is the slow one)."""
+    crops, source = load_crops(n, manifest=manifest)
+    config = MODELS / "lapi_plate_g2.json"
+    greedy = PlateRecognizer(config, device=device)  # no grammar: the strings must match EasyOCR's
+    grammar = PlateRecognizer(config, device=device, country_weights={"FR": 0.9, "ZZ": 0.1})
+    alphabet = greedy.config.plate_alphabet
+    cuda = device.startswith("cuda")
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    def log(msg: str) -> None:
+        if progress:
+            print(f"[bench ocr] {msg}", file=sys.stderr, flush=True)
+
+    # LAPI, greedy: network-height images made inside the timed path
+    greedy_decode_batch(greedy.plate_log_probs(crops[:batch]), alphabet)  # warm-up
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    lapi_texts: list[str] = []
+    batch_ms: list[float] = []
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        tb = time.perf_counter()
+        reads = greedy_decode_batch(greedy.plate_log_probs(crops[start: start + batch]), alphabet)
+        sync()
+        batch_ms.append((time.perf_counter() - tb) * 1000)
+        lapi_texts += [r.text for r in reads]
+    lapi_s = time.perf_counter() - t0
+    log(f"LAPI batched: {n / lapi_s:.1f} plates/s")
+
+    t0 = time.perf_counter()
+    for start in range(0, n, batch):
+        grammar.recognise(crops[start: start + batch])
+    sync()
+    grammar_s = time.perf_counter() - t0
+    log(f"LAPI batched + grammar decode: {n / grammar_s:.1f} plates/s")
+    peak_device = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+
+    stock_n = min(n, stock_n or n)
+    images = [network_image(c, greedy.config.img_height) for c in crops[:stock_n]]
+    # the same network as LAPI's (fp32), read once per crop: identical strings expected
+    stock_texts, crop_ms, stock_s = _read_stock(_stock_reader(device, quantize=False), images, alphabet, log,
+                                                "stock EasyOCR", contrast_ths=0.0)
+    stock_rate = stock_n / stock_s
+    quant_rate = None
+    if not cuda:  # stock's CPU default: dynamic int8 quantization, faster and slightly different strings
+        _, _, quant_s = _read_stock(_stock_reader(device, quantize=True), images, alphabet, log,
+                                           "stock EasyOCR, quantized")
+        quant_rate = stock_n / quant_s
+    same = sum(a == b for a, b in zip(stock_texts, lapi_texts[:stock_n])) / max(stock_n, 1)
+    lapi_rate = n / lapi_s
+    baseline = max(stock_rate, quant_rate or 0.0)
+    return OcrBench(
+        device=device, crops=n, crop_source=source, batch=batch,
+        stock_plates_per_s=round(stock_rate, 1), stock_p50_ms=round(statistics.median(crop_ms), 2),
+        stock_p99_ms=round(_percentile(crop_ms, 0.99), 2),
+        lapi_plates_per_s=round(lapi_rate, 1), lapi_batch_p50_ms=round(statistics.median(batch_ms), 2),
+        lapi_batch_p99_ms=round(_percentile(batch_ms, 0.99), 2),
+        stock_quantized_plates_per_s=round(quant_rate, 1) if quant_rate else None,
+        lapi_grammar_plates_per_s=round(n / grammar_s, 1), speedup=round(lapi_rate / baseline, 2),
+        identical_strings=round(same, 4),
+        peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_device_mib=round(peak_device, 1) if peak_device is not None else None,
+    )
+
+
+def format_report(b: OcrBench) -> str:
+    lines = [
+        f"device {b.device}; {b.crops} crops: {b.crop_source}",
+        f"stock easyocr.Reader.recognize : {b.stock_plates_per_s:9.1f} plates/s   per crop p50 {b.stock_p50_ms:.1f} ms,"
+        f" p99 {b.stock_p99_ms:.1f} ms",
+        *([f"stock, int8-quantized (CPU default): {b.stock_quantized_plates_per_s:6.1f} plates/s"]
+          if b.stock_quantized_plates_per_s else []),
+        f"LAPI batched (batch {b.batch:>3})       : {b.lapi_plates_per_s:9.1f} plates/s   per batch p50 "
+        f"{b.lapi_batch_p50_ms:.1f} ms, p99 {b.lapi_batch_p99_ms:.1f} ms",
+        f"LAPI batched + grammar decode   : {b.lapi_grammar_plates_per_s:9.1f} plates/s",
+        f"speed-up (greedy vs faster stock): {b.speedup:.2f}x",
+        f"identical strings (greedy, fp32 stock without its contrast re-read): {b.identical_strings * 100:.2f} %",
+        f"peak RSS {b.peak_rss_mib:.0f} MiB" + (f", peak device memory {b.peak_device_mib:.0f} MiB"
+                                                 if b.peak_device_mib is not None else ""),
+    ]
+    return "\n".join(lines)
+
+
+def as_dict(b: OcrBench) -> dict:
+    return asdict(b)

@@ -42,7 +42,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         log.info("loading detector %s and recogniser %s", settings.detector_dir, settings.recognizer_config)
         reader = PlateReader.from_settings(settings)
         ts = settings.trackers
-        app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts)
+        app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts,
+                         tracking=settings.tracking, streams=settings.streams)  # video sources start and stop with it
         configure_geo(app, settings.geo)
         app[FEED_POLL_S] = settings.alerts.poll_interval_s
         runner = web.AppRunner(app, access_log=None)

@@ -23,7 +23,6 @@ zone enter/exit is judged afresh from the next observation.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import time
 from collections import defaultdict
@@ -65,23 +64,19 @@ class _Vehicle:
 
 
 class WatchlistCache:
-    """Is a plate on a watchlist?  ``Store.list_watch_entries`` re-read at most every ``ttl_s``;
-    wildcard patterns (``?`` one character, ``*`` any run) are honoured."""
+    """Is a plate on a watchlist?  Asked of the store's live watchlist index (kept in step with
+    every change, here and in other processes), so a 1M-entry list costs a lookup, not a reload.
 
-    def __init__(self, store: Store, ttl_s: float = 60.0) -> None:
+    Only exact and wildcard entries in force now count: a lookalike match is a possible misread of
+    a listed plate, raised as a hit for an analyst to confirm, not a vehicle to follow by itself.
+    """
+
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.ttl_s = ttl_s
-        self._exact: set[str] = set()
-        self._patterns: list[str] = []
-        self._loaded = -1e9
 
     async def watched(self, plates: list[str]) -> set[str]:
-        if time.monotonic() - self._loaded > self.ttl_s:
-            entries = await self.store.list_watch_entries()
-            self._exact = {e.plate_norm for e in entries if not set(e.plate_norm) & {"?", "*"}}
-            self._patterns = [e.plate_norm for e in entries if set(e.plate_norm) & {"?", "*"}]
-            self._loaded = time.monotonic()
-        return {p for p in plates if p in self._exact or any(fnmatch.fnmatchcase(p, pat) for pat in self._patterns)}
+        now = datetime.now(timezone.utc)
+        return {p for p in plates if any(m.cost == 0 for m in self.store.watchlists.match(p, now))}
 
 
 class GeoWatch:

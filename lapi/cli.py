@@ -286,6 +286,14 @@ def cmd_bench_ocr(args: argparse.Namespace) -> None:
     print(json.dumps(as_dict(result), indent=2) if args.json else format_report(result))
 
 
+def cmd_bench_passes(args: argparse.Namespace) -> None:
+    from lapi.bench_passes import format_report, run_pass_bench
+
+    logging.basicConfig(level=logging.ERROR)
+    r = run_pass_bench(args.database_url or os.environ.get("LAPI_DATABASE_URL"), args.seed)
+    print(json.dumps(r, indent=2, default=str) if args.json else format_report(r))
+
+
 def cmd_bench_alerts(args: argparse.Namespace) -> None:
     from lapi.bench_alerts import bench_alerts, format_report
 
@@ -448,6 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "else a temporary embedded one)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench_alerts)
+    b = bsub.add_parser("passes", help="pass-level vs frame-level plate accuracy and duplicate alerts on a rendered video")
+    b.add_argument("--seed", type=int, default=5, help="scenario seed (default 5, the one the tests use)")
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_passes)
     return parser
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from lapi import grammars
 from lapi.grammars import PlateFormat
-from lapi.tracking import Box
+from lapi.tracking import Box, text_overlap
 
 GENERIC_WEIGHT = 0.5     # a read fitting no known format weighs half in the choice of format
 CONF_FLOOR, CONF_CEIL = 0.5, 0.995  # per-character confidences clipped: no read is certain
@@ -117,15 +117,6 @@ def _templates(country: str | None, name: str | None, length: int) -> tuple[Plat
     if fmts:
         return fmts
     return (PlateFormat(grammars.GENERIC, "generic", (grammars.ALNUM,) * length, (length,), "", 0.01),)
-
-
-def _overlap(a: str, b: str) -> float:
-    """Share of the shorter text's characters found in place in some window of the longer one."""
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    if not short:
-        return 0.0
-    best = max(sum(x == y for x, y in zip(short, long_[off:off + len(short)])) for off in range(len(long_) - len(short) + 1))
-    return best / len(short)
 
 
 def _logit(p: float) -> float:
@@ -230,7 +221,7 @@ def consensus(observations: Sequence[Observation], heading: float | None = None)
         char_conf.append(1.0 / (1.0 + math.exp(-evidence / n_eff)))
     # reads outside the winning group count against it as far as they contradict it: a read cut
     # short by an occlusion ("EH561" of "EH561ZR") does not, a read of another plate does
-    against = sum(ob.quality * ob.read.confidence * (1.0 - _overlap(ob.read.plate_norm, text))
+    against = sum(ob.quality * ob.read.confidence * (1.0 - text_overlap(ob.read.plate_norm, text))
                   * (GENERIC_WEIGHT if ob.read.country is None else 1.0)
                   for k, members in groups.items() if k != key for ob in members)
     share = support(key) / (support(key) + against) if support(key) > 0 else 0.0

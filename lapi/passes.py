@@ -11,7 +11,8 @@ at the latest time it has seen.
 
 Tracks close on frame time (no read for ``idle_s``) and, for a camera that stops sending
 altogether, on the wall clock: :meth:`PassRecorder.sweep` closes the passes of cameras silent for
-``idle_s``.
+``idle_s`` (a camera fed by a video source that is up is never "silent": its reader may just be
+slower than ``idle_s`` a frame).
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class PassRecorder:
         self.pass_store = PassStore(store)
         self.cameras: dict[str, CameraPasses] = {}
         self.clock = clock
+        self.feeders: dict[str, Callable[[], bool]] = {}  # camera id -> "its video source is up"
         self._sweeper: asyncio.Task | None = None
 
     def tracks(self, camera_id: str) -> bool:
@@ -161,9 +163,18 @@ class PassRecorder:
                 cam.passes.pop(track_id, None)
             return stored.alerts
 
+    def fed_by(self, camera_id: str, is_up: Callable[[], bool]) -> None:
+        """The camera's frames come from a video source: while ``is_up()``, a wall-clock silence is
+        the reader being slow, not the road being empty, and the sweep leaves its passes alone
+        (they close by frame time, at the end of a file, or once the stream is lost)."""
+        self.feeders[camera_id] = is_up
+
     async def sweep(self) -> None:
         """Close the passes of cameras that have sent nothing for ``idle_s`` (wall clock)."""
         for camera_id in list(self.cameras):
+            feeder = self.feeders.get(camera_id)
+            if feeder is not None and feeder():
+                continue
             try:
                 await self.close_camera(camera_id, only_if_idle=True)
             except Exception:  # noqa: BLE001 - retried at the next sweep

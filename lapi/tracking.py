@@ -76,6 +76,17 @@ def text_similarity(a: str, b: str) -> float:
     return 1.0 - prev[-1] / max(len(a), len(b))
 
 
+def text_overlap(a: str, b: str) -> float:
+    """Share of the shorter text's characters found in place in some window of the longer one:
+    1.0 when one is a piece of the other ("4821" of "4821TX62")."""
+    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
+    if not short:
+        return 0.0
+    best = max(sum(x == y for x, y in zip(short, long_[off:off + len(short)]))
+               for off in range(len(long_) - len(short) + 1))
+    return best / len(short)
+
+
 @dataclass(frozen=True)
 class TrackerConfig:
     idle_s: float = 2.0            # a track no read joined for this long (frame time) is closed
@@ -84,6 +95,9 @@ class TrackerConfig:
     min_text_similarity: float = 0.4  # a read far from the prediction still joins when its text is this alike
     text_weight: float = 0.5       # how much text similarity counts against overlap in the score
     smoothing: float = 0.5         # weight of the newest motion in the velocity estimate
+    fragment_inside: float = 0.6   # a second read lying this much inside a track's expected box ...
+    fragment_overlap: float = 0.75  # ... and reading a piece of its plate is a fragment of that plate,
+    fragment_within: float = 0.85  # ... and so is one lying this much inside it, whatever it reads
 
 
 @dataclass(eq=False)
@@ -91,18 +105,20 @@ class Track(Generic[T]):
     """One vehicle's plate followed through a camera's frames."""
 
     id: int
-    observations: list[tuple[float, T]] = field(default_factory=list)  # (frame time, read)
+    observations: list[tuple[float, T]] = field(default_factory=list)  # (frame time, read) whole plates
     velocity: tuple[float, float] = (0.0, 0.0)  # centre, pixels per second
     growth: float = 0.0            # box height change, pixels per second (approaching plates grow)
     label: str = ""                # the caller's best idea of the plate (running consensus), for matching
+    pieces: int = 0                # reads of part of the plate (occluded, or boxed in two): seen, not moved
+    last_seen: float = 0.0         # frame time of its latest read, whole or piece
+
+    def __post_init__(self) -> None:
+        if self.observations:
+            self.last_seen = max(self.last_seen, self.observations[-1][0])
 
     @property
     def first_seen(self) -> float:
         return self.observations[0][0]
-
-    @property
-    def last_seen(self) -> float:
-        return self.observations[-1][0]
 
     @property
     def last_box(self) -> Box:
@@ -111,7 +127,7 @@ class Track(Generic[T]):
     def predicted(self, t: float) -> Box:
         """Where the plate should be at time ``t`` at its current velocity and growth."""
         b = self.last_box
-        dt = max(0.0, t - self.last_seen)
+        dt = max(0.0, t - self.observations[-1][0])
         scale = max(0.5, min(2.0, 1.0 + self.growth * dt / b.h)) if b.h > 0 else 1.0
         cx, cy = b.centre
         cx, cy = cx + self.velocity[0] * dt, cy + self.velocity[1] * dt
@@ -119,13 +135,14 @@ class Track(Generic[T]):
         return Box(cx - w / 2, cy - h / 2, w, h)
 
     def texts(self) -> set[str]:
-        last = self.observations[-1][1].plate_norm
-        return {last, self.label} - {""}
+        """What the plate was read as lately, and the caller's label: what a new read is compared with."""
+        return ({read.plate_norm for _, read in self.observations[-3:]} | {self.label}) - {""}
 
 
 @dataclass(frozen=True)
 class TrackerUpdate(Generic[T]):
-    assigned: list[Track[T]]       # the track each read of the frame joined (or started), in read order
+    assigned: list[Track[T]]       # the track each read of the frame joined (or started), in read order;
+                                   # two reads share a track when one is a fragment of its plate
     started: list[Track[T]]        # tracks begun by this frame
     closed: list[Track[T]]         # tracks closed because they went idle before this frame
 
@@ -162,8 +179,9 @@ class PlateTracker(Generic[T]):
         closed = self.close_idle(t)
         cfg = self.config
         candidates: list[tuple[float, int, int]] = []  # (-score, track index, read index)
+        expected = {track.id: track.predicted(t) for track in self.tracks}
         for ti, track in enumerate(self.tracks):
-            pred = track.predicted(t)
+            pred = expected[track.id]
             for ri, read in enumerate(reads):
                 box = Box.of(read.box)
                 iou = pred.iou(box)
@@ -184,6 +202,7 @@ class PlateTracker(Generic[T]):
             used.add(ti)
             assigned[ri] = self.tracks[ti]
             self._extend(self.tracks[ti], t, reads[ri])
+        self._fragments(reads, assigned, expected)
         started = []
         for ri, read in enumerate(reads):
             if assigned[ri] is None:
@@ -194,8 +213,45 @@ class PlateTracker(Generic[T]):
                 assigned[ri] = track
         return TrackerUpdate([a for a in assigned if a is not None], started, closed)
 
+    def _fragments(self, reads: Sequence[T], assigned: list[Track[T] | None], expected: dict[int, Box]) -> None:
+        """A detector sometimes boxes one plate twice ("4821" and "21TX62" of "4821 TX 62", or the
+        two sides of a post in front of it): a leftover read lying inside the box expected of a
+        track that already has a read in this frame, and reading a piece of that track's plate or
+        lying almost wholly inside that box (two plates cannot overlap), belongs to it too: it is
+        not a vehicle of its own.  It does not move the track."""
+        cfg = self.config
+        for ri, read in enumerate(reads):
+            if assigned[ri] is not None:
+                continue
+            box = Box.of(read.box)
+            area = box.w * box.h
+            for track in self.tracks:
+                if area <= 0 or track.id not in expected or not any(a is track for a in assigned):
+                    continue  # only tracks that were open before this frame and got a read in it
+                e = expected[track.id]
+                ex = max(0.0, min(box.x + box.w, e.x + e.w) - max(box.x, e.x))
+                ey = max(0.0, min(box.y + box.h, e.y + e.h) - max(box.y, e.y))
+                piece = max((text_overlap(read.plate_norm, s) for s in track.texts()), default=0.0)
+                inside = ex * ey / area
+                if inside >= cfg.fragment_within or (inside >= cfg.fragment_inside and piece >= cfg.fragment_overlap):
+                    assigned[ri] = track
+                    track.pieces += 1
+                    break
+
+    def _is_piece(self, track: Track[T], read: T) -> bool:
+        """A read of part of the track's plate: shorter than what the plate reads as, and in it."""
+        texts = track.texts()
+        longest = max((len(s) for s in texts), default=0)
+        return len(read.plate_norm) < longest and \
+            max((text_overlap(read.plate_norm, s) for s in texts), default=0.0) >= self.config.fragment_overlap
+
     def _extend(self, track: Track[T], t: float, read: T) -> None:
-        before, b0 = track.last_seen, track.last_box
+        """Add a read to the track; a piece of the plate (its box is a piece too) does not move it."""
+        track.last_seen = max(track.last_seen, t)
+        if self._is_piece(track, read):
+            track.pieces += 1
+            return
+        before, b0 = track.observations[-1][0], track.last_box
         dt = t - before
         track.observations.append((t, read))
         if dt <= 0:

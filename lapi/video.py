@@ -84,6 +84,7 @@ class SourceHealth:
         self.errors = 0
         self.last_error: str | None = None
         self.last_frame_at: datetime | None = None
+        self.first_frame_at: datetime | None = None  # capture time of the first frame processed
         self._in: deque[float] = deque()
         self._done: deque[float] = deque()
         self._lock = threading.Lock()
@@ -103,6 +104,7 @@ class SourceHealth:
         with self._lock:
             self.frames_processed += 1
             self.last_frame_at = captured_at
+            self.first_frame_at = self.first_frame_at or captured_at
             self._mark(self._done)
 
     def error(self, message: str) -> None:
@@ -124,6 +126,7 @@ class SourceHealth:
                     "frames_sampled": self.frames_sampled, "frames_processed": self.frames_processed,
                     "frames_dropped": self.frames_dropped, "reconnects": self.reconnects, "errors": self.errors,
                     "last_error": self.last_error,
+                    "first_frame_at": self.first_frame_at.isoformat() if self.first_frame_at else None,
                     "last_frame_at": self.last_frame_at.isoformat() if self.last_frame_at else None}
 
 
@@ -299,7 +302,9 @@ class VideoSources:
         self.executor = executor
         self.sources: dict[str, VideoSource] = {}
         for s in streams:
-            self.sources[s.camera_id] = VideoSource(s, self._processor(s.camera_id), self._ender(s.camera_id))
+            source = VideoSource(s, self._processor(s.camera_id), self._ender(s.camera_id))
+            self.sources[s.camera_id] = source
+            recorder.fed_by(s.camera_id, lambda h=source.health: h.state in ("starting", "connecting", "streaming"))
 
     def get(self, camera_id: str) -> VideoSource | None:
         return self.sources.get(camera_id)

@@ -142,7 +142,12 @@ async def test_silent_camera_passes_closed_by_the_sweep_and_stale_ones_at_restar
     (r,) = await feed(recorder, [[plate("AB123CD", 0)]])
     await recorder.sweep()
     assert (await recorder.pass_store.get_pass(r.pass_ids[0]))["status"] == "open"
-    now[0] += 1.5  # no frame for longer than idle_s
+    now[0] += 1.5  # no frame for longer than idle_s ...
+    up = [True]
+    recorder.fed_by("cam-1", lambda: up[0])  # ... but its video source is up: the reader is just slow
+    await recorder.sweep()
+    assert (await recorder.pass_store.get_pass(r.pass_ids[0]))["status"] == "open"
+    up[0] = False  # the stream is lost, or the camera only pushes stills
     await recorder.sweep()
     assert (await recorder.pass_store.get_pass(r.pass_ids[0]))["status"] == "closed"
 

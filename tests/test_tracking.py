@@ -105,3 +105,22 @@ def test_out_of_order_frame_is_taken_at_the_latest_time_and_flush_closes_everyth
     assert tracker.close_idle(10.5) == []
     closed = tracker.flush()
     assert len(closed) == 1 and tracker.tracks == []
+
+
+def test_a_plate_boxed_twice_in_one_frame_is_one_vehicle_but_a_plate_beside_it_is_another():
+    """The detector sometimes cuts one plate into two boxes ("4821" and "21TX62" of 4821 TX 62)."""
+    tracker = PlateTracker(TrackerConfig(idle_s=1.0))
+    track = None
+    for i in range(3):
+        track = tracker.update(0.1 * i, [read("4821TX62", 330, 250 + 10 * i, w=180, h=42)]).assigned[0]
+    split = tracker.update(0.3, [read("4821", 329, 282, w=72, h=33), read("21TX62", 383, 278, w=129, h=43)])
+    assert split.assigned == [track, track] and not split.started
+    assert len(track.observations) == 3 and track.pieces == 2  # pieces of the plate do not move the track
+    # a garbled read of the part right of a post in front of the plate: wholly inside it, so part of it
+    post = tracker.update(0.4, [read("4821", 329, 292, w=72, h=33), read("7DZD72", 420, 290, w=84, h=40)])
+    assert post.assigned == [track, track] and track.pieces == 4
+    # a different plate beside it is not a fragment, nor is a piece of this plate far from where it is
+    other = tracker.update(0.5, [read("4821TX62", 330, 300, w=180, h=42), read("AB123CD", 470, 302, w=100, h=30),
+                                 read("4821", 900, 40, w=72, h=33)])
+    assert other.assigned[0] is track and other.assigned[1] is not track and other.assigned[2] is not track
+    assert len(other.started) == 2

@@ -123,6 +123,8 @@ class PassRecorder:
                 p.track.label = c.plate_norm
                 fresh.append((p, obs, c))
                 writes.append(PassWrite(p.record, c, close=False, match=needs_match(p.record, c, False, self.settings)))
+            if not writes:  # an empty road: nothing to store
+                return PassFrameResult([], [], [], [])
             owners = [touched[track.id][0].record for track in update.assigned]
             stored = await self.pass_store.write_frame(camera, read_at, list(reads), owners, writes, position)
             for p, obs, c in fresh:

@@ -115,6 +115,9 @@ def cmd_eval(args: argparse.Namespace) -> None:
 async def _request(method: str, url: str, **kwargs) -> object:
     import aiohttp
 
+    token = os.environ.get("LAPI_TOKEN")
+    if token:
+        kwargs["headers"] = {"Authorization": f"Bearer {token}", **kwargs.get("headers", {})}
     try:
         async with aiohttp.ClientSession() as session:
             async with session.request(method, url, **kwargs) as resp:
@@ -204,7 +207,9 @@ def cmd_alerts(args: argparse.Namespace) -> None:
         deadline = time.monotonic() + args.timeout if args.timeout else None
         async with aiohttp.ClientSession() as session:
             try:
-                ws = await session.ws_connect(ws_url, heartbeat=30)
+                token = os.environ.get("LAPI_TOKEN")
+                ws = await session.ws_connect(ws_url, heartbeat=30,
+                                              headers={"Authorization": f"Bearer {token}"} if token else None)
             except aiohttp.ClientError as err:
                 _die(f"cannot reach the service at {ws_url}: {err} (is `lapi serve` running?)", 1)
             print(f"# listening for alerts on {ws_url}", file=sys.stderr, flush=True)
@@ -335,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def client(p: argparse.ArgumentParser) -> None:
         p.add_argument("--url", default=DEFAULT_URL, help=f"service URL (default {DEFAULT_URL}, or $LAPI_URL)")
+        p.add_argument("--token", help="API token (default $LAPI_TOKEN; made with `lapi token create`)")
 
     p = sub.add_parser("push", help="push image files to a running service as camera frames")
     p.add_argument("images", nargs="+")
@@ -346,6 +352,9 @@ def build_parser() -> argparse.ArgumentParser:
     from lapi.cli_watchlists import add_parsers as add_watchlist_parsers
 
     add_watchlist_parsers(sub, client)  # watch, watchlists, hits (lapi/cli_watchlists.py)
+    from lapi.cli_security import add_parsers as add_security_parsers
+
+    add_security_parsers(sub)  # token (lapi/cli_security.py)
 
     p = sub.add_parser("sightings", help="a vehicle's sightings from a running service")
     p.add_argument("plate")
@@ -467,6 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if getattr(args, "token", None):
+        os.environ["LAPI_TOKEN"] = args.token
     args.func(args)
 
 

@@ -2,28 +2,22 @@
 
 ``lapi watch``  entries: add / update / list / remove / import / export / history
 ``lapi watchlists``  lists: list / create / set / delete (threshold = max_cost)
-``lapi hits``  list / show / confirm / reject (an analyst's decision: --user and --reason)
+``lapi hits``  list / show / confirm / reject (an analyst's decision: --reason; who is the token's principal)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from lapi.cli import _die, _print, _request
 
-DEFAULT_USER = os.environ.get("LAPI_USER") or os.environ.get("USER", "")
 _ENTRY_OPTIONS = (("list", "list"), ("category", "category"), ("legal_purpose", "legal_purpose"),
                   ("reason", "reason"), ("priority", "priority"), ("valid_from", "valid_from"),
                   ("valid_until", "valid_until"), ("note", "note"), ("source", "source"))
-
-
-def _headers(args: argparse.Namespace) -> dict[str, str]:
-    return {"X-LAPI-User": args.user} if args.user else {}
 
 
 def _entry_body(args: argparse.Namespace) -> dict:
@@ -34,22 +28,22 @@ def cmd_watch(args: argparse.Namespace) -> None:
     base = f"{args.url}/v1/watchlist"
     run = asyncio.run
     if args.action == "add":
-        _print(run(_request("POST", base, json={"plate": args.plate, **_entry_body(args)}, headers=_headers(args))))
+        _print(run(_request("POST", base, json={"plate": args.plate, **_entry_body(args)})))
     elif args.action == "update":
         body = _entry_body(args)
         if args.plate:
             body["plate"] = args.plate
-        _print(run(_request("PATCH", f"{base}/{args.entry_id}", json=body, headers=_headers(args))))
+        _print(run(_request("PATCH", f"{base}/{args.entry_id}", json=body)))
     elif args.action == "list":
         _print(run(_request("GET", base, params={"list": args.list} if args.list else {})))
     elif args.action == "remove":
-        run(_request("DELETE", f"{base}/{args.entry_id}", headers=_headers(args)))
+        run(_request("DELETE", f"{base}/{args.entry_id}"))
         print(f"removed entry {args.entry_id}")
     elif args.action == "import":
         data = Path(args.csv).read_bytes()
         params = {"list": args.list} if args.list else {}
         _print(run(_request("POST", f"{base}/import", data=data, params=params,
-                            headers={"Content-Type": "text/csv", **_headers(args)})))
+                            headers={"Content-Type": "text/csv"})))
     elif args.action == "export":
         text = run(_request("GET", f"{base}/export", params={"list": args.list} if args.list else {}))
         if args.output:
@@ -69,13 +63,13 @@ def cmd_watchlists(args: argparse.Namespace) -> None:
     if args.action == "list":
         _print(asyncio.run(_request("GET", base)))
     elif args.action == "create":
-        _print(asyncio.run(_request("POST", base, json={"name": args.name, **body}, headers=_headers(args))))
+        _print(asyncio.run(_request("POST", base, json={"name": args.name, **body})))
     elif args.action == "set":
         if not body:
             _die("give --max-cost and/or --description")
-        _print(asyncio.run(_request("PATCH", f"{base}/{args.name}", json=body, headers=_headers(args))))
+        _print(asyncio.run(_request("PATCH", f"{base}/{args.name}", json=body)))
     elif args.action == "delete":
-        asyncio.run(_request("DELETE", f"{base}/{args.name}", headers=_headers(args)))
+        asyncio.run(_request("DELETE", f"{base}/{args.name}"))
         print(f"deleted watchlist {args.name}")
 
 
@@ -87,17 +81,11 @@ def cmd_hits(args: argparse.Namespace) -> None:
     elif args.action == "show":
         _print(asyncio.run(_request("GET", f"{base}/{args.hit_id}")))
     else:
-        if not args.user:
-            _die("--user (or $LAPI_USER) is required: a decision names the analyst")
-        _print(asyncio.run(_request("POST", f"{base}/{args.hit_id}/{args.action}", json={"reason": args.reason},
-                                    headers=_headers(args))))
+        _print(asyncio.run(_request("POST", f"{base}/{args.hit_id}/{args.action}", json={"reason": args.reason})))
 
 
 def add_parsers(sub: argparse._SubParsersAction, client: Callable[[argparse.ArgumentParser], None]) -> None:
     """``lapi watch``, ``lapi watchlists`` and ``lapi hits``."""
-
-    def user(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--user", default=DEFAULT_USER, help="who makes the change (default $LAPI_USER or $USER)")
 
     def entry_fields(p: argparse.ArgumentParser, defaults: bool) -> None:
         p.add_argument("--list", default="default" if defaults else None)
@@ -109,7 +97,6 @@ def add_parsers(sub: argparse._SubParsersAction, client: Callable[[argparse.Argu
         p.add_argument("--valid-until", dest="valid_until", help="ISO 8601 with offset")
         p.add_argument("--note")
         p.add_argument("--source", help="where the listing comes from")
-        user(p)
         client(p)
 
     p = sub.add_parser("watch", help="watchlist entries of a running service (plates or patterns: ? one "
@@ -127,13 +114,11 @@ def add_parsers(sub: argparse._SubParsersAction, client: Callable[[argparse.Argu
     client(w)
     w = wsub.add_parser("remove")
     w.add_argument("entry_id", type=int)
-    user(w)
     client(w)
     w = wsub.add_parser("import", help="CSV: plate[,list,category,legal_purpose,reason,priority,valid_from,"
                                        "valid_until,note,source]")
     w.add_argument("csv")
     w.add_argument("--list", help="list of rows without one")
-    user(w)
     client(w)
     w = wsub.add_parser("export", help="entries as CSV (the import format)")
     w.add_argument("--list")
@@ -156,11 +141,9 @@ def add_parsers(sub: argparse._SubParsersAction, client: Callable[[argparse.Argu
         c.add_argument("--max-cost", dest="max_cost", type=float,
                        help="highest lookalike-weighted edit cost still a hit (0.8: lookalikes; 1+: one real edit)")
         c.add_argument("--description")
-        user(c)
         client(c)
     c = lsub.add_parser("delete")
     c.add_argument("name")
-    user(c)
     client(c)
     p.set_defaults(func=cmd_watchlists)
 
@@ -178,6 +161,5 @@ def add_parsers(sub: argparse._SubParsersAction, client: Callable[[argparse.Argu
         c = hsub.add_parser(action)
         c.add_argument("hit_id", type=int)
         c.add_argument("--reason", required=True, help="why (what the crop shows)")
-        user(c)
         client(c)
     p.set_defaults(func=cmd_hits)

@@ -16,6 +16,7 @@ from lapi.delivery.dispatcher import OutboxDispatcher, configured_destinations
 from lapi.reading.pipeline import PlateReader
 from lapi.store.db import Store
 from lapi.store.embedded import EmbeddedPostgres
+from lapi.store.tokens import TokenStore
 from trackers.server import TeltonikaServer
 
 log = logging.getLogger("lapi")
@@ -37,6 +38,11 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     teltonika = None
     try:
         await store.open()
+        if not await TokenStore(store).has_active_admin():
+            log.warning("no admin token yet: every API call needs a token. Make the first one with\n"
+                        "    lapi token create --role admin --principal <your name>\n"
+                        "(the secret is printed once) and send it as 'Authorization: Bearer <token>' "
+                        "(the lapi client commands read $LAPI_TOKEN)")
         for cam in settings.cameras:
             await store.upsert_camera(cam)
         log.info("loading detector %s and recogniser %s", settings.detector_dir, settings.recognizer_config)

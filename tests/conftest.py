@@ -85,18 +85,55 @@ def reader(settings):
     return PlateReader.from_settings(settings)
 
 
-@pytest_asyncio.fixture
-async def service(store, reader):
-    """The real aiohttp app served over TCP on a free port; yields its base URL."""
-    from lapi.api.app import create_app
+ROLES = ("camera", "beacon", "analyst", "supervisor", "consumer", "admin")
 
-    app = create_app(store, reader, max_frame_bytes=2 * 1024 * 1024)
+
+async def bearer(store, role: str = "admin", principal: str | None = None, habilitation: str = "HAB-TEST-1") -> dict[str, str]:
+    """An ``Authorization`` header with a fresh token of ``role`` for ``principal`` (default test-<role>)."""
+    from lapi.store.tokens import TokenStore
+
+    secret, _ = await TokenStore(store).create(principal or f"test-{role}", role, habilitation)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+class Service(str):
+    """The service's base URL (a str, as before), with a token header per role: ``service.auth("camera")``."""
+
+    headers: dict[str, dict[str, str]]
+    store: object
+
+    def auth(self, role: str = "admin") -> dict[str, str]:
+        return self.headers[role]
+
+    async def user(self, principal: str, role: str = "analyst") -> dict[str, str]:
+        """A header for a named person (whom changes and decisions are recorded under)."""
+        return await bearer(self.store, role, principal)
+
+    async def token(self, principal: str, role: str = "analyst") -> str:
+        """The secret itself, for clients that take a token (``lapi --token``, ``?token=``)."""
+        return (await self.user(principal, role))["Authorization"].split()[1]
+
+
+async def serve_app(app: web.Application, store) -> tuple[Service, web.AppRunner]:
+    """Serve ``app`` on a free port; the URL comes with one token per role."""
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
+    url = Service(f"http://127.0.0.1:{port}")
+    url.store = store
+    url.headers = {role: await bearer(store, role) for role in ROLES}
+    return url, runner
+
+
+@pytest_asyncio.fixture
+async def service(store, reader):
+    """The real aiohttp app served over TCP on a free port; yields its base URL (with tokens)."""
+    from lapi.api.app import create_app
+
+    url, runner = await serve_app(create_app(store, reader, max_frame_bytes=2 * 1024 * 1024), store)
+    yield url
     await runner.cleanup()
 
 

@@ -21,7 +21,7 @@ async def ws_next_alert(ws: aiohttp.ClientWebSocketResponse, timeout: float = 30
 
 async def test_frame_to_stored_read_to_websocket_hit(service, fixture_frame):
     body, plate = fixture_frame
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         async with http.post(f"{service}/v1/watchlist", json={"plate": "GV-073-KP", "category": "passeur",
                                                               "reason": "PV 2026/0042", "priority": 4}) as r:
             assert r.status == 201
@@ -52,7 +52,7 @@ async def test_frame_to_stored_read_to_websocket_hit(service, fixture_frame):
 
 async def test_frame_without_watchlisted_plate_is_stored_without_alert(service, fixture_frame):
     body, plate = fixture_frame
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         async with http.post(f"{service}/v1/frames?camera_id=cam-1", data=body,
                              headers={"Content-Type": "image/jpeg"}) as r:
             result = await r.json()
@@ -87,7 +87,7 @@ async def test_bad_inputs_get_clear_4xx_and_server_keeps_serving(service, fixtur
         ("GET", "/v1/nothing-here", b"", {}, 404, "Not Found"),
         ("POST", "/v1/cameras", b'{"id": "c2", "lat": 91}', {"Content-Type": "application/json"}, 400, "lat"),
     ]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         for method, path, data, headers, status, message in cases:
             async with http.request(method, f"{service}{path}", data=data, headers=headers) as r:
                 text = await r.text()
@@ -101,7 +101,7 @@ async def test_bad_inputs_get_clear_4xx_and_server_keeps_serving(service, fixtur
 
 async def test_pings_camera_and_watchlist_endpoints(service):
     pings = [{"beacon_id": "bal-7", "time": f"2026-11-20T08:0{i}:00Z", "lat": 50.9 + i / 100, "lon": 1.8} for i in range(3)]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         async with http.post(f"{service}/v1/pings", json=pings) as r:
             assert r.status == 201 and await r.json() == {"received": 3, "stored": 3, "duplicates": 0}
         async with http.post(f"{service}/v1/pings", json=pings[0]) as r:
@@ -128,7 +128,7 @@ async def test_pings_camera_and_watchlist_endpoints(service):
 @needs_shared_data()
 async def test_real_french_photo_read_and_alerted(service):
     rows = [r for r in csv.DictReader(open(SHARED_DATA / "plates" / "manifest.csv")) if r["source"].startswith("qanastek")]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         for row in rows[:10]:
             body = (SHARED_DATA / "plates" / row["file"]).read_bytes()
             async with http.post(f"{service}/v1/frames?camera_id=cam-1", data=body,

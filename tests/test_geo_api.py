@@ -20,6 +20,7 @@ from geo.convoys import ConvoyRules, score_candidates
 from geo.geodesy import haversine_m
 from geo.scenarios import A26_A16_TO_SANGATTE, cameras, corridor_traffic, drive
 from lapi.alerts import AlertHub
+from conftest import bearer
 from lapi.api.app import HUB, create_app
 from lapi.api.geo_routes import GEO, configure_geo
 from lapi.config import GeoSettings, TrackerSettings
@@ -45,13 +46,14 @@ async def geo_app(store):
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         started.append(runner)
-        async with aiohttp.ClientSession() as http:
+        auth = await bearer(store)
+        async with aiohttp.ClientSession(headers=auth) as http:
             for cam in cameras():
                 async with http.post(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/v1/cameras",
                                      json=cam) as r:
                     assert r.status == 201, await r.text()
         return SimpleNamespace(url=f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", app=app,
-                               watch=app[GEO].watch, store=store)
+                               watch=app[GEO].watch, store=store, auth=auth)
 
     yield start
     for runner in started:
@@ -94,7 +96,7 @@ async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
     await svc.store.upsert_camera(type(await svc.store.get_camera("a26-setques"))(
         id="d940-berck", name="Berck", lat=50.4005, lon=1.5631, road="D940"))
     await svc.store.store_reads("d940-berck", passes["a16-calais-est"] + timedelta(minutes=3), [plate_read(PLATE)])
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         await fit(http, svc.url, "B-A26", PLATE, start - timedelta(hours=6))
         async with http.post(f"{svc.url}/v1/pings", json=ping_body("B-A26", earlier + fixes)) as r:
             assert r.status == 201, await r.text()
@@ -145,7 +147,7 @@ async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
 ])
 async def test_bad_geo_queries_get_a_clear_400(geo_app, path, params, message):
     svc = await geo_app()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         async with http.get(svc.url + path, params=params) as r:
             assert r.status == 400
             body = await r.json()
@@ -154,7 +156,7 @@ async def test_bad_geo_queries_get_a_clear_400(geo_app, path, params, message):
 
 async def test_approach_of_an_unseen_vehicle_is_404(geo_app):
     svc = await geo_app()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         async with http.get(f"{svc.url}/v1/vehicles/ZZ999ZZ/approach") as r:
             assert r.status == 404 and "no located sighting" in (await r.json())["error"]["message"]
 
@@ -165,7 +167,7 @@ async def test_beacon_car_closing_on_calais_alerts_on_the_websocket_then_enters(
     start = now - timedelta(minutes=30)
     fixes, _ = drive(start, 110.0, 30.0)
     alerts = []
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         await fit(http, svc.url, "B-CAL", PLATE, start - timedelta(hours=1))
         async with http.ws_connect(f"{svc.url}/v1/alerts/ws") as ws:
             assert json.loads((await ws.receive(timeout=5)).data)["type"] == "hello"
@@ -195,7 +197,7 @@ async def test_watched_plate_read_by_cameras_raises_an_approach_alert(geo_app, r
     queue = hub.subscribe()
     now = datetime.now(timezone.utc).replace(microsecond=0)
     _, passes = drive(now - timedelta(minutes=25), 110.0)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         for cam in ("a26-nordausques", "a26-ardres", "a16-calais-est"):
             async with http.post(f"{svc.url}/v1/frames", params={"camera_id": cam, "captured_at": passes[cam].isoformat()},
                                  data=body, headers={"Content-Type": "image/jpeg"}) as r:
@@ -217,7 +219,7 @@ async def test_convoy_query_ranks_the_companion_first_among_decoys(geo_app):
     sc = corridor_traffic(now - timedelta(hours=2), hours=2.0, seed=6)
     loaded = await GeoStore(svc.store).bulk_load_sightings((s.plate, s.camera_id, s.time) for s in sc.sightings)
     assert loaded == len(sc.sightings) > 5000
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         params = {"start": sc.start.isoformat(), "end": sc.end.isoformat(), "k": "3", "dt": "120"}
         async with http.get(f"{svc.url}/v1/vehicles/{sc.target}/convoys", params=params) as r:
             assert r.status == 200, await r.text()
@@ -248,7 +250,7 @@ async def test_standing_rule_alerts_once_for_an_unlisted_companion(geo_app, read
     queue = hub.subscribe()
     last_cam = next(c for c, t in sc.target_passes.items() if t == last_pass)
     assert sc.target == plate  # the frame shows the target's plate: its last passage is a real read and hit
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
         async with http.post(f"{svc.url}/v1/frames", params={"camera_id": last_cam, "captured_at": last_pass.isoformat()},
                              data=body, headers={"Content-Type": "image/jpeg"}) as r:
             assert r.status == 200, await r.text()

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import aiohttp
 import pytest_asyncio
-from aiohttp import web
 
+from conftest import serve_app
 from lapi.cameras import Camera
 from lapi.video_config import TrackingSettings
 
@@ -22,12 +22,8 @@ async def tracked_service(store, reader):
 
     await store.upsert_camera(Camera(id="cam-2", name="Untracked camera"))
     tracking = TrackingSettings(idle_s=1.0, hit_confidence=0.9, hit_min_frames=2, per_camera={"cam-1": True})
-    app = create_app(store, reader, max_frame_bytes=2 * 1024 * 1024, tracking=tracking)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+    url, runner = await serve_app(create_app(store, reader, max_frame_bytes=2 * 1024 * 1024, tracking=tracking), store)
+    yield url
     await runner.cleanup()
 
 
@@ -41,7 +37,7 @@ async def post(http: aiohttp.ClientSession, base: str, body: bytes, camera: str,
 async def test_stills_of_a_tracked_camera_make_one_pass_and_one_alert(tracked_service, fixture_frame):
     body, plate = fixture_frame
     base = tracked_service
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=base.auth()) as http:
         async with http.post(f"{base}/v1/watchlist", json={"plate": "GV-073-KP", "category": "passeur"}) as r:
             assert r.status == 201
         frames = [await post(http, base, body, "cam-1", T0 + timedelta(seconds=0.2 * i)) for i in range(3)]

@@ -8,10 +8,12 @@ import socket
 import aiohttp
 from aiohttp import web
 
+from conftest import bearer
 from lapi.config import AlertSettings
 from lapi.delivery.retry import RetryPolicy
 from lapi.delivery.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSettings, verify
 from lapi.service import serve
+from lapi.store.db import Store
 
 SECRET = "service-test-secret-0123"
 
@@ -48,7 +50,11 @@ async def test_served_frame_hit_reaches_the_configured_webhook(settings, databas
         await asyncio.wait_for(ready.wait(), 120)
         body, plate = fixture_frame
         base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
+        admin = Store(database_url, max_size=1)
+        await admin.open()
+        auth = await bearer(admin)
+        await admin.close()
+        async with aiohttp.ClientSession(headers=auth) as http:
             async with http.post(f"{base}/v1/cameras", json={"id": "cam-1"}) as r:
                 assert r.status == 201
             async with http.post(f"{base}/v1/watchlist", json={"plate": plate, "category": "stolen"}) as r:

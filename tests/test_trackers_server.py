@@ -17,6 +17,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from conftest import bearer
 from lapi.api.app import INGEST, create_app, create_osmand_app
 from lapi.config import TrackerSettings
 from trackers.server import TeltonikaServer
@@ -34,6 +35,9 @@ def record(minutes_ago: float, lat: float = 50.9513, lon: float = 1.8533, speed:
     return AvlRecord(ts, 0, lon, lat, 12, 254, 9, speed, 0, {int(k[2:]): v for k, v in io.items()})
 
 
+AUTH: dict[str, str] = {}  # an admin token of the running test's database (set by the beacons fixture)
+
+
 @pytest_asyncio.fixture
 async def beacons(store):
     """Factory: the API app and the Teltonika server for a given [trackers] config."""
@@ -49,6 +53,7 @@ async def beacons(store):
         server = TeltonikaServer(app[INGEST], "127.0.0.1", 0)
         await server.start()
         started.append((runner, server))
+        AUTH.update(await bearer(store))
         return SimpleNamespace(url=f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}",
                                port=server.port, ingest=app[INGEST], app=app, store=store)
 
@@ -85,7 +90,7 @@ class Device:
 
 
 async def get_json(url: str, **kw) -> tuple[int, dict]:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(url, **kw) as r:
             return r.status, await r.json()
 
@@ -125,7 +130,7 @@ async def test_doc_examples_are_acked_but_refused_without_fix(beacons, caplog):
     # heard from, though without a position: not silent
     status, beacon = await get_json(f"{svc.url}/v1/beacons/{IMEI_A}")
     assert beacon["last_seen"] is not None and beacon["fix_time"] is None and beacon["motion"] == "unknown"
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.patch(f"{svc.url}/v1/beacons/{IMEI_A}", json={"watched": True, "silence_after_s": 60}) as r:
             assert r.status == 200
     assert await svc.ingest.check_silence(datetime.now(timezone.utc) + timedelta(seconds=30)) == []
@@ -176,7 +181,7 @@ async def test_unknown_beacons_refused_when_configured(beacons):
     svc = await beacons(accept_unknown_beacons=False)
     dev = await Device.connect(svc.port, IMEI_A)
     assert not dev.accepted and await dev.closed_by_server()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.get(f"{svc.url}/v1/osmand", params={"id": "phone-1", "lat": "50.9", "lon": "1.8"}) as r:
             assert r.status == 400 and "not registered" in (await r.json())["error"]["message"]
         async with http.patch(f"{svc.url}/v1/beacons/{IMEI_A}", json={"label": "FMB920 #12", "watched": True}) as r:
@@ -189,7 +194,7 @@ async def test_unknown_beacons_refused_when_configured(beacons):
 async def test_osmand_over_real_http(beacons):
     svc = await beacons()
     ts = int((NOW - timedelta(minutes=3)).timestamp())
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         q = {"id": "phone-1", "lat": "50.9513", "lon": "1.8533", "timestamp": str(ts), "speed": "20",
              "bearing": "90", "altitude": "8", "accuracy": "5", "batt": "71"}
         async with http.get(f"{svc.url}/v1/osmand", params=q) as r:
@@ -228,7 +233,7 @@ async def test_osmand_over_real_http(beacons):
 async def test_json_batch_goes_through_the_same_validation(beacons):
     svc = await beacons(max_speed_kmh=200)
     ping = {"beacon_id": "bal-7", "time": (NOW - timedelta(minutes=1)).isoformat(), "lat": 50.9, "lon": 1.8}
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.post(f"{svc.url}/v1/pings", json=[ping, {**ping, "speed_kmh": 250}]) as r:
             assert r.status == 400 and "ping[1].speed_kmh: must be between 0 and 200" in (await r.json())["error"]["message"]
         async with http.post(f"{svc.url}/v1/pings", json=[ping]) as r:
@@ -262,7 +267,7 @@ async def test_beacon_state_stop_detection_over_api(beacons):
 async def test_fittings_and_vehicle_track(beacons):
     svc = await beacons()
     t1, t2 = NOW - timedelta(hours=2), NOW - timedelta(hours=1)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.post(f"{svc.url}/v1/beacons/{IMEI_A}/fittings",
                              json={"plate": "ab-123-cd", "from": t1.isoformat(), "to": t2.isoformat(), "note": "PV 42"}) as r:
             assert r.status == 201, await r.text()
@@ -296,7 +301,7 @@ async def test_fittings_and_vehicle_track(beacons):
     assert sighting["camera_id"] == "cam-1" and sighting["lat"] == 50.95
     status, other = await get_json(f"{svc.url}/v1/vehicles/XY999ZZ/track", params={"from": (NOW - timedelta(hours=6)).isoformat()})
     assert [p["kind"] for p in other["points"]] == ["sighting", "ping"]  # the 50-min ping, after the refit
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.post(f"{svc.url}/v1/fittings/{second['id']}/end", json={"at": NOW.isoformat()}) as r:
             assert r.status == 200 and (await r.json())["fitted_to"] is not None
         async with http.post(f"{svc.url}/v1/fittings/{second['id']}/end", json={"at": NOW.isoformat()}) as r:
@@ -311,7 +316,7 @@ async def test_fittings_and_vehicle_track(beacons):
 
 async def test_silent_watched_beacon_alerts_once_then_back(beacons):
     svc = await beacons()
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.patch(f"{svc.url}/v1/beacons/bal-9", json={"watched": True, "silence_after_s": 60}) as r:
             assert r.status == 200
         async with http.patch(f"{svc.url}/v1/beacons/bal-9", json={"silence_after_s": 5}) as r:

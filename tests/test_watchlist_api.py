@@ -11,7 +11,6 @@ from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
 
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-ALICE = {"X-LAPI-User": "alice"}
 
 
 def plate_read(norm: str) -> PlateRead:
@@ -23,8 +22,9 @@ async def hit(store, plate: str) -> dict:
 
 
 async def test_watchlists_entries_export_and_history(service):
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{service}/v1/watchlists", headers=ALICE,
+    alice, bob, carol = [await service.user(name, "supervisor") for name in ("alice", "bob", "carol")]
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
+        async with http.post(f"{service}/v1/watchlists", headers=alice,
                              json={"name": "douane", "max_cost": 0.5, "description": "customs"}) as r:
             assert r.status == 201, await r.text()
             assert (await r.json())["max_cost"] == 0.5
@@ -33,14 +33,14 @@ async def test_watchlists_entries_export_and_history(service):
         entry = {"plate": "AB-1??-CD", "list": "douane", "category": "stolen", "legal_purpose": "art. 78-2 CPP",
                  "reason": "PV 2026/0042", "priority": 4, "valid_from": "2026-11-01T00:00:00Z",
                  "valid_until": "2027-01-01T00:00:00+01:00", "note": "partial plate", "source": "SIS II"}
-        async with http.post(f"{service}/v1/watchlist", json=entry, headers=ALICE) as r:
+        async with http.post(f"{service}/v1/watchlist", json=entry, headers=alice) as r:
             assert r.status == 201, await r.text()
             created = await r.json()
         assert created["plate_norm"] == "AB1??CD" and created["kind"] == "wildcard" and created["created_by"] == "alice"
         assert created["valid_until"] == "2026-12-31T23:00:00+00:00"
-        async with http.patch(f"{service}/v1/watchlist/{created['id']}", json={"note": "seen at Calais", "by": "bob"}) as r:
+        async with http.patch(f"{service}/v1/watchlist/{created['id']}", json={"note": "seen at Calais"}, headers=bob) as r:
             assert r.status == 200 and (await r.json())["note"] == "seen at Calais"
-        async with http.patch(f"{service}/v1/watchlists/douane", json={"max_cost": 1.2}, headers=ALICE) as r:
+        async with http.patch(f"{service}/v1/watchlists/douane", json={"max_cost": 1.2}, headers=alice) as r:
             assert r.status == 200 and (await r.json())["max_cost"] == 1.2
         async with http.get(f"{service}/v1/watchlist/export?list=douane") as r:
             assert r.status == 200 and r.content_type == "text/csv"
@@ -48,9 +48,9 @@ async def test_watchlists_entries_export_and_history(service):
         assert csv_text.splitlines()[1] == ("AB-1??-CD,douane,stolen,art. 78-2 CPP,PV 2026/0042,4,2026-11-01T00:00:00+00:00,"
                                             "2026-12-31T23:00:00+00:00,seen at Calais,SIS II")
         async with http.post(f"{service}/v1/watchlist/import?list=copy", data=csv_text.replace(",douane,", ",,").encode(),
-                             headers={"Content-Type": "text/csv", **ALICE}) as r:
+                             headers={"Content-Type": "text/csv", **alice}) as r:
             assert r.status == 201 and (await r.json())["inserted"] == 1
-        async with http.delete(f"{service}/v1/watchlist/{created['id']}", headers={"X-LAPI-User": "carol"}) as r:
+        async with http.delete(f"{service}/v1/watchlist/{created['id']}", headers=carol) as r:
             assert r.status == 204
         async with http.get(f"{service}/v1/watchlist/changes", params={"entry_id": created["id"]}) as r:
             changes = (await r.json())["changes"]
@@ -70,7 +70,8 @@ async def test_watchlists_entries_export_and_history(service):
 
 
 async def test_hits_are_confirmed_or_rejected_with_who_and_why(service, store):
-    async with aiohttp.ClientSession() as http:
+    alice, bob = await service.user("alice"), await service.user("bob")
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         async with http.post(f"{service}/v1/watchlist", json={"plate": "AB-123-CD", "list": "douane"}) as r:
             assert r.status == 201
         first, second = await hit(store, "A8I23CD"), await hit(store, "AB123CD")
@@ -82,16 +83,16 @@ async def test_hits_are_confirmed_or_rejected_with_who_and_why(service, store):
         async with http.get(f"{service}{hits[1]['crop_url']}") as r:
             assert r.status == 200 and await r.read() == b"\xff\xd8crop"
         url = f"{service}/v1/hits/{first['hit_id']}"
-        async with http.post(f"{url}/confirm", json={"reason": "crop shows AB-123-CD"}) as r:
-            assert r.status == 400 and "X-LAPI-User" in (await r.json())["error"]["message"]
-        async with http.post(f"{url}/confirm", json={"reason": "crop shows AB-123-CD"}, headers=ALICE) as r:
+        async with http.post(f"{url}/confirm", json={"reason": "crop shows AB-123-CD", "by": "alice"}, headers=bob) as r:
+            assert r.status == 400 and "by: not accepted" in (await r.json())["error"]["message"]
+        async with http.post(f"{url}/confirm", json={"reason": "crop shows AB-123-CD"}, headers=alice) as r:
             assert r.status == 200
             decided = await r.json()
         assert (decided["status"], decided["decided_by"], decided["decision_reason"]) == ("confirmed", "alice",
                                                                                           "crop shows AB-123-CD")
-        async with http.post(f"{url}/reject", json={"reason": "changed my mind", "by": "bob"}) as r:
+        async with http.post(f"{url}/reject", json={"reason": "changed my mind"}, headers=bob) as r:
             assert r.status == 409 and "already confirmed by alice" in (await r.json())["error"]["message"]
-        async with http.post(f"{service}/v1/hits/{second['hit_id']}/reject", json={"reason": "trailer plate", "by": "bob"}) as r:
+        async with http.post(f"{service}/v1/hits/{second['hit_id']}/reject", json={"reason": "trailer plate"}, headers=bob) as r:
             assert r.status == 200 and (await r.json())["status"] == "rejected"
         async with http.get(f"{service}/v1/hits?status=new") as r:
             assert (await r.json())["hits"] == []
@@ -108,7 +109,7 @@ async def ws_alerts(ws: aiohttp.ClientWebSocketResponse, n: int) -> list[dict]:
 
 async def test_websocket_resumes_after_an_alert_id(service, store):
     await store.watchlists.create_list("douane")
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         for plate, lst in (("AB123CD", "douane"), ("EF456GH", "local")):
             async with http.post(f"{service}/v1/watchlist", json={"plate": plate, "list": lst}) as r:
                 assert r.status == 201
@@ -150,7 +151,7 @@ async def sse_events(resp: aiohttp.ClientResponse, n: int) -> list[tuple[str, st
 
 
 async def test_sse_resumes_with_last_event_id(service, store):
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         async with http.post(f"{service}/v1/watchlist", json={"plate": "AB123CD", "category": "stolen"}) as r:
             assert r.status == 201
         first = await hit(store, "AB123CD")
@@ -191,7 +192,7 @@ async def test_bad_watchlist_and_alert_input_gets_4xx(service, store):
         ("GET", "/v1/watchlist/changes?limit=0", b"", {}, 400, "limit"),
         ("GET", "/v1/hits?status=maybe", b"", {}, 400, "status"),
         ("GET", "/v1/hits/77", b"", {}, 404, "77"),
-        ("POST", "/v1/hits/77/confirm", b'{"reason": "x", "by": "a"}', js, 404, "77"),
+        ("POST", "/v1/hits/77/confirm", b'{"reason": "x"}', js, 404, "77"),
         ("POST", "/v1/hits/1/confirm", b'{"by": "a"}', js, 400, "reason"),
         ("POST", "/v1/hits/1/reject", b'{"reason": "x", "by": "a", "extra": 1}', js, 400, "extra"),
         ("POST", "/v1/hits/1/reject", b'reason=x', {"Content-Type": "text/plain"}, 415, "application/json"),
@@ -200,7 +201,7 @@ async def test_bad_watchlist_and_alert_input_gets_4xx(service, store):
         ("GET", "/v1/alerts/sse", b"", {"Last-Event-ID": "abc"}, 400, "Last-Event-ID"),
         ("GET", "/v1/alerts/deliveries?state=lost", b"", {}, 400, "state"),
     ]
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
         for method, path, data, headers, status, message in cases:
             async with http.request(method, f"{service}{path}", data=data, headers=headers) as r:
                 text = await r.text()
@@ -221,24 +222,26 @@ async def lapi_cli(*args: str) -> tuple[int, str]:
 
 async def test_cli_watchlists_entries_and_hit_decisions(service, store):
     url = ["--url", service]
-    code, out = await lapi_cli("watchlists", "create", "douane", "--max-cost", "0.5", "--user", "alice", *url)
+    alice, bob, carol = [["--token", await service.token(name, "supervisor")] for name in ("alice", "bob", "carol")]
+    admin = ["--token", service.auth()["Authorization"].split()[1]]
+    code, out = await lapi_cli("watchlists", "create", "douane", "--max-cost", "0.5", *alice, *url)
     assert code == 0 and json.loads(out)["max_cost"] == 0.5
     code, out = await lapi_cli("watch", "add", "AB-1??-CD", "--list", "douane", "--category", "stolen",
-                               "--valid-until", "2027-01-01T00:00:00Z", "--user", "alice", *url)
+                               "--valid-until", "2027-01-01T00:00:00Z", *alice, *url)
     assert code == 0, out
     entry = json.loads(out)
-    code, out = await lapi_cli("watch", "update", str(entry["id"]), "--note", "seen twice", "--user", "bob", *url)
+    code, out = await lapi_cli("watch", "update", str(entry["id"]), "--note", "seen twice", *bob, *url)
     assert code == 0 and json.loads(out)["note"] == "seen twice"
-    code, out = await lapi_cli("watch", "export", "--list", "douane", *url)
+    code, out = await lapi_cli("watch", "export", "--list", "douane", *admin, *url)
     assert code == 0 and out.splitlines()[1].startswith("AB-1??-CD,douane,stolen,")
-    code, out = await lapi_cli("watch", "history", "--entry", str(entry["id"]), *url)
+    code, out = await lapi_cli("watch", "history", "--entry", str(entry["id"]), *admin, *url)
     assert [c["changed_by"] for c in json.loads(out)["changes"]] == ["bob", "alice"]
     alert = await hit(store, "AB199CD")
-    code, out = await lapi_cli("hits", "list", "--status", "new", *url)
+    code, out = await lapi_cli("hits", "list", "--status", "new", *admin, *url)
     assert [h["id"] for h in json.loads(out)["hits"]] == [alert["hit_id"]]
-    code, out = await lapi_cli("hits", "confirm", str(alert["hit_id"]), "--reason", "crop checked", "--user", "", *url)
-    assert code != 0 and "--user" in out
-    code, out = await lapi_cli("hits", "reject", str(alert["hit_id"]), "--reason", "other plate", "--user", "carol", *url)
+    code, out = await lapi_cli("hits", "confirm", str(alert["hit_id"]), "--reason", "crop checked", *url)
+    assert code == 1 and "401" in out and "authentication required" in out
+    code, out = await lapi_cli("hits", "reject", str(alert["hit_id"]), "--reason", "other plate", *carol, *url)
     assert code == 0 and json.loads(out)["status"] == "rejected"
-    code, out = await lapi_cli("watch", "add", "*", *url)
+    code, out = await lapi_cli("watch", "add", "*", *admin, *url)
     assert code == 1 and "only wildcards" in out

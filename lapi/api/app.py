@@ -20,12 +20,14 @@ from aiohttp import web
 
 from lapi import __version__
 from lapi.alerts import AlertHub
+from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
 from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
 from lapi.store.beacons import BeaconStore
 from lapi.store.db import Conflict, NotFound, Store
+from lapi.store.tokens import TokenStore
 from trackers.ingest import PingIngest
 from trackers.osmand import OsmAndError, decode_osmand
 from trackers.pings import BEACON_ID_RULE, PingError, PingRules, parse_time, valid_beacon_id, validate_ping_batch
@@ -108,6 +110,7 @@ async def _json_body(request: web.Request) -> Any:
 
 # handlers ----------------------------------------------------------------------------------------
 
+@public("health checks by load balancers and monitoring")
 async def health(request: web.Request) -> web.Response:
     try:
         await request.app[STORE].ping()
@@ -120,15 +123,18 @@ async def health(request: web.Request) -> web.Response:
                               "trackers": request.app[INGEST].stats.totals()}, status=status)
 
 
+@public("the API description")
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document(__version__))
 
 
+@allow(*ANALYSTS)
 async def list_cameras(request: web.Request) -> web.Response:
     cams = await request.app[STORE].list_cameras()
     return web.json_response({"cameras": [c.__dict__ for c in cams]})
 
 
+@allow("admin")
 async def put_camera(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if not isinstance(body, dict):
@@ -141,6 +147,7 @@ async def put_camera(request: web.Request) -> web.Response:
     return web.json_response(cam.__dict__, status=201)
 
 
+@allow("camera")
 async def post_frame(request: web.Request) -> web.Response:
     """Read plates in one camera frame, store the reads, raise hits."""
     if request.content_type not in _IMAGE_TYPES:
@@ -178,6 +185,7 @@ async def post_frame(request: web.Request) -> web.Response:
     })
 
 
+@allow("beacon")
 async def post_pings(request: web.Request) -> web.Response:
     """LAPI's own JSON batch: all-or-nothing, validated like every other protocol's fixes."""
     body = await _json_body(request)
@@ -197,6 +205,7 @@ async def post_pings(request: web.Request) -> web.Response:
                               "duplicates": result.duplicates}, status=201)
 
 
+@public("OsmAnd/Traccar devices cannot send tokens: beacons are admitted by id (trackers.accept_unknown_beacons)")
 async def osmand(request: web.Request) -> web.Response:
     """OsmAnd / Traccar Client: one fix per request, in the query string or a form body."""
     params = dict(request.query)
@@ -217,6 +226,7 @@ async def osmand(request: web.Request) -> web.Response:
     return web.json_response({"received": 1, "stored": result.stored, "duplicates": result.duplicates})
 
 
+@allow("supervisor")
 async def tracker_stats(request: web.Request) -> web.Response:
     ts = request.app[TRACKERS]
     return web.json_response({**request.app[INGEST].stats.snapshot(), "beacons_known": len(request.app[INGEST].known),
@@ -240,16 +250,19 @@ def _body_time(body: dict, key: str) -> datetime | None:
         raise web.HTTPBadRequest(text=str(err)) from None
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def list_beacons(request: web.Request) -> web.Response:
     rows = await request.app[BEACONS].list_beacons(datetime.now(timezone.utc))
     return web.json_response({"beacons": rows}, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def get_beacon(request: web.Request) -> web.Response:
     row = await request.app[BEACONS].get_beacon(_beacon_id(request), datetime.now(timezone.utc))
     return web.json_response(row, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def patch_beacon(request: web.Request) -> web.Response:
     """Register a beacon or change its label / watched flag / silence threshold."""
     beacon_id = _beacon_id(request)
@@ -271,6 +284,7 @@ async def patch_beacon(request: web.Request) -> web.Response:
     return web.json_response(await request.app[BEACONS].get_beacon(beacon_id, datetime.now(timezone.utc)), dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def add_fitting(request: web.Request) -> web.Response:
     """Beacon X fitted on vehicle Y from ``from`` (default now) until ``to`` (default: still fitted)."""
     beacon_id = _beacon_id(request)
@@ -292,6 +306,7 @@ async def add_fitting(request: web.Request) -> web.Response:
     return web.json_response(row, status=201, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def list_fittings(request: web.Request) -> web.Response:
     beacon_id = request.query.get("beacon_id") or None
     plate = request.query.get("plate") or None
@@ -299,6 +314,7 @@ async def list_fittings(request: web.Request) -> web.Response:
     return web.json_response({"fittings": rows}, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def end_fitting(request: web.Request) -> web.Response:
     try:
         fitting_id = int(request.match_info["fitting_id"])
@@ -312,6 +328,7 @@ async def end_fitting(request: web.Request) -> web.Response:
     return web.json_response(row, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def vehicle_track(request: web.Request) -> web.Response:
     """Camera sightings and fitted-beacon pings of one vehicle, merged in time order."""
     plate = normalise_plate(request.match_info["plate"])
@@ -333,6 +350,7 @@ async def vehicle_track(request: web.Request) -> web.Response:
                               "points": rows}, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def sightings(request: web.Request) -> web.Response:
     plate = normalise_plate(request.match_info["plate"])
     if not plate:
@@ -353,6 +371,7 @@ async def sightings(request: web.Request) -> web.Response:
                               "sightings": rows}, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def read_crop(request: web.Request) -> web.Response:
     try:
         read_id = int(request.match_info["read_id"])
@@ -375,7 +394,7 @@ def make_ingest(store: Store, hub: AlertHub, ts: TrackerSettings) -> PingIngest:
 
 def create_osmand_app(ingest: PingIngest, trackers: TrackerSettings) -> web.Application:
     """OsmAnd/Traccar Client on its own port, at ``/`` as Traccar serves it (the ingest runs in the main app)."""
-    app = web.Application(middlewares=[error_middleware], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[error_middleware, access_middleware], client_max_size=64 * 1024)
     app[INGEST] = ingest
     app[TRACKERS] = trackers
     app[MAX_FRAME_BYTES] = 64 * 1024
@@ -390,8 +409,9 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     """The aiohttp application; the store must already be open.  The ping ingest (and its silence
     watch) runs with the app; protocol servers on other ports are started by the service."""
     trackers = trackers or TrackerSettings()
-    app = web.Application(middlewares=[error_middleware], client_max_size=max_frame_bytes)
+    app = web.Application(middlewares=[error_middleware, access_middleware], client_max_size=max_frame_bytes)
     app[STORE] = store
+    app[TOKENS] = TokenStore(store)
     app[READER] = reader
     app[HUB] = AlertHub()
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")

@@ -19,6 +19,7 @@ from geo.approach import assess, recent_of_latest_trip
 from geo.convoys import score_candidates
 from geo.routes import RouteRules, build_route, observations_from_track
 from geo.zones import ZoneSet, load_zones
+from lapi.api.access import ANALYSTS, allow
 from lapi.config import GeoSettings
 from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rules
 from lapi.plates import normalise_plate
@@ -104,6 +105,7 @@ async def _observations(svc: GeoService, plate: str, start: datetime, end: datet
 
 # handlers ------------------------------------------------------------------------------------------
 
+@allow(*ANALYSTS)
 async def departure_zones(request: web.Request) -> web.Response:
     svc = request.app[GEO]
     doc = svc.zones.feature_collection()
@@ -111,6 +113,7 @@ async def departure_zones(request: web.Request) -> web.Response:
     return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def vehicle_route(request: web.Request) -> web.Response:
     """Sightings and fitted-beacon pings as trips: GeoJSON LineString per trip, Point per observation."""
     svc = request.app[GEO]
@@ -127,6 +130,7 @@ async def vehicle_route(request: web.Request) -> web.Response:
     return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def vehicle_approach(request: web.Request) -> web.Response:
     """The latest trip's stance toward every departure zone: distance, closing rate, ETA, alert."""
     svc = request.app[GEO]
@@ -146,6 +150,7 @@ async def vehicle_approach(request: web.Request) -> web.Response:
         "recent": trip.summary(), **approach.as_dict(rules)}, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def vehicle_convoys(request: web.Request) -> web.Response:
     """Vehicles seen within ``dt`` of the target at ``k`` or more cameras, ranked by surprise."""
     svc = request.app[GEO]

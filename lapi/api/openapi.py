@@ -8,9 +8,13 @@ _ERROR = {"description": "client error", "content": {"application/json": {"schem
 
 
 def _op(summary: str, ok: str = "200", params: list[dict] | None = None, body: dict | None = None,
-        errors: tuple[str, ...] = ("400",)) -> dict[str, Any]:
+        errors: tuple[str, ...] = ("400",), public: bool = False) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": summary, "responses": {ok: {"description": "success"}}}
     op["responses"].update({code: _ERROR for code in errors})
+    if public:
+        op["security"] = []
+    else:  # every other operation needs a token (lapi/api/access.py)
+        op["responses"].update({"401": _ERROR, "403": _ERROR})
     if params:
         op["parameters"] = params
     if body:
@@ -26,11 +30,6 @@ def _p(name: str, desc: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
 
 
-def _user() -> dict[str, Any]:
-    return {"name": "X-LAPI-User", "in": "header", "required": False, "schema": {"type": "string"},
-            "description": "who makes the change or decision (recorded; until the API has authentication)"}
-
-
 def _feed_params() -> list[dict[str, Any]]:
     return [_q("list", "only these lists (comma-separated or repeated)"), _q("category", "only these categories"),
             _q("camera", "only these cameras"), _q("min_priority", "1-5", schema={"type": "integer"}),
@@ -44,8 +43,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         "info": {"title": "LAPI", "version": version,
                  "description": "Licence-plate reading and vehicle-tracking event processor."},
         "paths": {
-            "/v1/health": {"get": _op("Service and database health", errors=("503",))},
-            "/v1/openapi.json": {"get": _op("This document", errors=())},
+            "/v1/health": {"get": _op("Service and database health", errors=("503",), public=True)},
+            "/v1/openapi.json": {"get": _op("This document", errors=(), public=True)},
             "/v1/cameras": {
                 "get": _op("List cameras", errors=()),
                 "post": _op("Register or update a camera", "201",
@@ -70,30 +69,29 @@ def openapi_document(version: str) -> dict[str, Any]:
                 errors=("400", "415"))},
             "/v1/watchlists": {
                 "get": _op("Watchlists with their match threshold and entry count", errors=()),
-                "post": _op("Create a watchlist (X-LAPI-User: who)", "201", params=[_user()],
+                "post": _op("Create a watchlist (recorded under the token's principal)", "201",
                             body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchlistIn"}}},
                             errors=("400", "409", "415")),
             },
             "/v1/watchlists/{name}": {
                 "get": _op("One watchlist", params=[_p("name", "list name")], errors=("404",)),
                 "patch": _op("Change a watchlist's threshold (max_cost) or description", params=[
-                    _p("name", "list name"), _user()],
+                    _p("name", "list name")],
                     body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchlistIn"}}},
                     errors=("400", "404", "415")),
-                "delete": _op("Delete an empty watchlist", "204", params=[_p("name", "list name"), _user()],
+                "delete": _op("Delete an empty watchlist", "204", params=[_p("name", "list name")],
                               errors=("404", "409")),
             },
             "/v1/watchlist": {
                 "get": _op("List watchlist entries", params=[_q("list", "only this list")], errors=("400",)),
                 "post": _op("Add a watchlist entry (plate or pattern: '?' one character, '*' any run)", "201",
-                            params=[_user()],
                             body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchEntryIn"}}},
                             errors=("400", "409", "415")),
             },
             "/v1/watchlist/import": {"post": _op(
                 "Import entries from CSV (header: plate[,list,category,legal_purpose,reason,priority,valid_from,"
                 "valid_until,note,source]); (list, pattern) already listed are left as they are", "201",
-                params=[_q("list", "default list for rows without one"), _user()],
+                params=[_q("list", "default list for rows without one")],
                 body={"text/csv": {"schema": {"type": "string"}}}, errors=("400", "415"))},
             "/v1/watchlist/export": {"get": _op("Entries as CSV (the import format)",
                                                 params=[_q("list", "only this list")], errors=("400",))},
@@ -104,11 +102,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _q("before", "only changes with a smaller id (paging)", schema={"type": "integer"})])},
             "/v1/watchlist/{entry_id}": {
                 "get": _op("One watchlist entry", params=[_p("entry_id", "entry id")], errors=("400", "404")),
-                "patch": _op("Change some fields of an entry", params=[_p("entry_id", "entry id"), _user()],
+                "patch": _op("Change some fields of an entry", params=[_p("entry_id", "entry id")],
                              body={"application/json": {"schema": {"$ref": "#/components/schemas/WatchEntryIn"}}},
                              errors=("400", "404", "409", "415")),
                 "delete": _op("Remove a watchlist entry (kept in the change history)", "204",
-                              params=[_p("entry_id", "entry id"), _user()], errors=("400", "404")),
+                              params=[_p("entry_id", "entry id")], errors=("400", "404")),
             },
             "/v1/hits": {"get": _op("Hits, newest first, with match type, cost, read confidence, status and "
                                     "crop_url", params=[
@@ -118,8 +116,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                                            schema={"type": "integer"})])},
             "/v1/hits/{hit_id}": {"get": _op("One hit", params=[_p("hit_id", "hit id")], errors=("400", "404"))},
             **{f"/v1/hits/{{hit_id}}/{verb}": {"post": _op(
-                f"{verb.capitalize()} a new hit after looking at the crop; who (X-LAPI-User or 'by') and why "
-                "are required; a decided hit answers 409", params=[_p("hit_id", "hit id"), _user()],
+                f"{verb.capitalize()} a new hit after looking at the crop; who is the token's principal, why "
+                "is required; a decided hit answers 409", params=[_p("hit_id", "hit id")],
                 body={"application/json": {"schema": {"$ref": "#/components/schemas/DecisionIn"}}},
                 errors=("400", "404", "409", "415"))} for verb in ("confirm", "reject")},
             "/v1/alerts": {"get": _op("Outbox alerts after an alert id, oldest first (polling)",
@@ -175,7 +173,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _q("bearing", "degrees", schema={"type": "number"}),
                     _q("altitude", "metres", schema={"type": "number"}),
                     _q("accuracy", "metres", schema={"type": "number"}),
-                    _q("batt", "battery percent", schema={"type": "number"})]) for m in ("get", "post")},
+                    _q("batt", "battery percent", schema={"type": "number"})], public=True) for m in ("get", "post")},
             "/v1/trackers/stats": {"get": _op("Ping counters per protocol: accepted, duplicates, rejected per "
                                               "reason, decode errors", errors=())},
             "/v1/beacons": {"get": _op("Beacons with their state (last fix, motion, battery, last seen) and "
@@ -226,7 +224,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "A camera's tracking and video source: state, fps in, fps processed, dropped frames, "
                 "reconnections, last error", params=[_p("camera_id", "camera id")], errors=("404",))},
         },
-        "components": {"schemas": {
+        "security": [{"bearer": []}],
+        "components": {"securitySchemes": {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "API token from `lapi token create` (roles: camera, beacon, analyst, supervisor, consumer, "
+                           "admin); the alert feeds also take ?token="}}, "schemas": {
             "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
                 "status": {"type": "integer"}, "message": {"type": "string"}}}}},
             "Camera": {"type": "object", "required": ["id"], "properties": {
@@ -253,6 +255,6 @@ def openapi_document(version: str) -> dict[str, Any]:
                              "description": "highest lookalike-weighted edit cost still a hit (0.8: exact, "
                                             "wildcard, lookalikes; >= 1: one real edit too)"}}},
             "DecisionIn": {"type": "object", "required": ["reason"], "properties": {
-                "reason": {"type": "string"}, "by": {"type": "string"}}},
+                "reason": {"type": "string"}}},
         }},
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
+from lapi.api.access import ANALYSTS, allow
 from lapi.passes import PassRecorder
 from lapi.video_config import StreamSettings, TrackingSettings
 
@@ -68,6 +69,7 @@ def _time(request: web.Request, name: str) -> datetime | None:
         raise web.HTTPBadRequest(text=str(err)) from None
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def list_passes(request: web.Request) -> web.Response:
     """Vehicle passes, newest first: ?camera_id=&plate=&from=&to=&limit="""
     start, end = _time(request, "from"), _time(request, "to")
@@ -79,6 +81,7 @@ async def list_passes(request: web.Request) -> web.Response:
     return web.json_response({"passes": rows}, dumps=_dumps)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def get_pass(request: web.Request) -> web.Response:
     try:
         pass_id = int(request.match_info["pass_id"])
@@ -87,6 +90,7 @@ async def get_pass(request: web.Request) -> web.Response:
     return web.json_response(await request.app[PASSES].pass_store.get_pass(pass_id), dumps=_dumps)
 
 
+@allow("supervisor", "analyst")
 async def camera_health(request: web.Request) -> web.Response:
     """A camera's video source: state, fps in and processed, dropped frames, reconnections."""
     camera_id = request.match_info["camera_id"]

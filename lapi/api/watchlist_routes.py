@@ -1,7 +1,6 @@
 """HTTP routes of watchlists, hits and alerts (issue 7), added to the app by :func:`add_routes`.
 
-Who made a change or a decision is the ``X-LAPI-User`` header (or a ``by`` field of a JSON body)
-until the API has authentication; a hit decision refuses to be anonymous.
+Who made a change or a decision is the principal of the request's API token (lapi/api/access.py).
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ from aiohttp import WSMsgType, web
 
 from lapi import __version__
 from lapi.alerts import AlertFilter
+from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.app import HUB, STORE, _dumps, _json_body
 from lapi.delivery.dispatcher import delivery_states
 from lapi.delivery.feed import AlertFeed, AlertSubscription, FeedClosed
@@ -21,23 +21,18 @@ from lapi.watchlists import parse_entry, parse_list_name, parse_max_cost, parse_
 
 FEED = web.AppKey("alert_feed", AlertFeed)
 FEED_POLL_S = web.AppKey("alert_feed_poll_s", float)  # set by the service from alerts.poll_interval_s
-USER_HEADER = "X-LAPI-User"
 KEEPALIVE_S = 15.0
 
 
 # input helpers -----------------------------------------------------------------------------------
 
 def _actor(request: web.Request, body: Any = None, required: bool = False) -> str:
-    who = request.headers.get(USER_HEADER, "")
-    if not who and isinstance(body, dict) and body.get("by") is not None:
-        who = body["by"]
-    if not isinstance(who, str) or len(who) > 100 or any(ord(c) < 32 for c in who):
-        raise web.HTTPBadRequest(text=f"{USER_HEADER}: at most 100 printable characters")
-    who = who.strip()
-    if required and not who:
-        raise web.HTTPBadRequest(text=f"{USER_HEADER}: header (or 'by' in the body) is required: "
-                                      "a decision must name the analyst")
-    return who
+    """Who makes a change or a decision: the authenticated principal, never a name the client
+    chooses (a ``by`` field is refused rather than silently ignored)."""
+    if isinstance(body, dict) and "by" in body:
+        raise web.HTTPBadRequest(text="by: not accepted: changes and decisions are recorded under the "
+                                      "principal of the request's token")
+    return principal_of(request).name
 
 
 def _int_param(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -93,10 +88,12 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 # watchlists ------------------------------------------------------------------------------------
 
+@allow(*ANALYSTS, audit="consultation")
 async def list_watchlists(request: web.Request) -> web.Response:
     return _json({"watchlists": await request.app[STORE].watchlists.lists()})
 
 
+@allow("supervisor", audit="alteration")
 async def create_watchlist(request: web.Request) -> web.Response:
     body = _object_body(await _json_body(request))
     for key in body:
@@ -114,10 +111,12 @@ async def create_watchlist(request: web.Request) -> web.Response:
     return _json(row, 201)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def get_watchlist(request: web.Request) -> web.Response:
     return _json(await request.app[STORE].watchlists.get_list(request.match_info["name"]))
 
 
+@allow("supervisor", audit="alteration")
 async def patch_watchlist(request: web.Request) -> web.Response:
     body = _object_body(await _json_body(request))
     for key in body:
@@ -135,6 +134,7 @@ async def patch_watchlist(request: web.Request) -> web.Response:
     return _json(row)
 
 
+@allow("supervisor", audit="alteration")
 async def delete_watchlist(request: web.Request) -> web.Response:
     await request.app[STORE].watchlists.delete_list(request.match_info["name"], _actor(request))
     return web.Response(status=204)
@@ -142,20 +142,24 @@ async def delete_watchlist(request: web.Request) -> web.Response:
 
 # entries ---------------------------------------------------------------------------------------
 
+@allow(*ANALYSTS, audit="consultation")
 async def list_entries(request: web.Request) -> web.Response:
     return _json({"entries": await request.app[STORE].watchlists.entries(_list_query(request))})
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def add_entry(request: web.Request) -> web.Response:
     body = _object_body(await _json_body(request))
     row = await request.app[STORE].watchlists.add_entry(_entry_fields(body, partial=False), _actor(request, body))
     return _json(row, 201)
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def get_entry(request: web.Request) -> web.Response:
     return _json(await request.app[STORE].watchlists.get_entry(_path_id(request, "entry_id", "entry")))
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def patch_entry(request: web.Request) -> web.Response:
     entry_id = _path_id(request, "entry_id", "entry")
     body = _object_body(await _json_body(request))
@@ -175,11 +179,13 @@ async def patch_entry(request: web.Request) -> web.Response:
     return _json(row)
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def delete_entry(request: web.Request) -> web.Response:
     await request.app[STORE].watchlists.remove_entry(_path_id(request, "entry_id", "entry"), _actor(request))
     return web.Response(status=204)
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def import_entries(request: web.Request) -> web.Response:
     if request.content_type not in ("text/csv", "text/plain"):
         raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be text/csv, got {request.content_type!r}")
@@ -194,6 +200,7 @@ async def import_entries(request: web.Request) -> web.Response:
     return _json({"rows": len(rows), "inserted": inserted, "already_present": existing}, 201)
 
 
+@allow(*ANALYSTS, audit="export")
 async def export_entries(request: web.Request) -> web.Response:
     list_name = _list_query(request)
     text = watchlist_csv(await request.app[STORE].watchlists.entries(list_name))
@@ -202,6 +209,7 @@ async def export_entries(request: web.Request) -> web.Response:
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def watchlist_changes(request: web.Request) -> web.Response:
     rows = await request.app[STORE].watchlists.changes(
         _list_query(request), _int_param(request, "entry_id", None, 1, 2 ** 63 - 1),
@@ -211,6 +219,7 @@ async def watchlist_changes(request: web.Request) -> web.Response:
 
 # hits -------------------------------------------------------------------------------------------
 
+@allow(*ANALYSTS, audit="consultation")
 async def list_hits(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status is not None and status not in HIT_STATUSES:
@@ -224,14 +233,17 @@ def _with_crop(hit: dict[str, Any]) -> dict[str, Any]:
     return {**hit, "crop_url": f"/v1/reads/{hit['read_id']}/crop"}
 
 
+@allow(*ANALYSTS, audit="consultation")
 async def get_hit(request: web.Request) -> web.Response:
     return _json(_with_crop(await request.app[STORE].get_hit(_path_id(request, "hit_id", "hit"))))
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def confirm_hit(request: web.Request) -> web.Response:
     return await _decide_hit(request, "confirmed")
 
 
+@allow(*ANALYSTS, audit="alteration")
 async def reject_hit(request: web.Request) -> web.Response:
     return await _decide_hit(request, "rejected")
 
@@ -270,6 +282,7 @@ def feed_params(request: web.Request) -> tuple[AlertFilter, int | None]:
     return flt, after
 
 
+@allow("consumer", *ANALYSTS, audit="disclosure")
 async def list_alerts(request: web.Request) -> web.Response:
     """Outbox alerts after an id, oldest first: for consumers that poll instead of streaming."""
     flt, after = feed_params(request)
@@ -277,6 +290,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     return _json({"alerts": rows, "last_alert_id": rows[-1]["alert_id"] if rows else after})
 
 
+@allow("consumer", *ANALYSTS, query_token=True)
 async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
     """Live alerts, one JSON text message each, after a ``{"type": "hello"}``; with ``?after=<id>``
     first every alert missed since that id."""
@@ -314,6 +328,7 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+@allow("consumer", *ANALYSTS, query_token=True)
 async def alerts_sse(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: ``id:`` is the alert id, so a reconnecting EventSource resumes by itself."""
     flt, after = feed_params(request)
@@ -339,6 +354,7 @@ async def alerts_sse(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+@allow("supervisor")
 async def list_deliveries(request: web.Request) -> web.Response:
     state = request.query.get("state") or None
     if state is not None and state not in ("pending", "delivered", "dead"):

@@ -156,6 +156,9 @@ async def test_webhook_retries_then_delivers_and_dead_letters(store):
         assert (state["state"], state["attempts"], state["last_error"]) == ("delivered", 3, None)
         await asyncio.sleep(0.5)
         assert len(flaky.posts) == 3 and len(broken.posts) == 6  # nothing more once delivered or dead
+        async with store.pool.connection() as conn:  # the delivery is on record as a disclosure; the dead are not
+            cur = await conn.execute("SELECT principal, action, result_count, parameters FROM audit_log")
+            assert await cur.fetchall() == [("webhook:ops", "disclosure", 1, {"alert_ids": [wanted["alert_id"]] * 2})]
     finally:
         await dispatcher.stop()
         await flaky.stop()

@@ -21,12 +21,14 @@ from aiohttp import web
 from lapi import __version__
 from lapi.alerts import AlertHub
 from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
+from lapi.api.audit import AUDIT, audit_middleware, counted
 from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
 from lapi.store.beacons import BeaconStore
 from lapi.store.db import Conflict, NotFound, Store
+from lapi.store.audit import AuditLog
 from lapi.store.tokens import TokenStore
 from trackers.ingest import PingIngest
 from trackers.osmand import OsmAndError, decode_osmand
@@ -253,12 +255,14 @@ def _body_time(body: dict, key: str) -> datetime | None:
 @allow(*ANALYSTS, audit="consultation")
 async def list_beacons(request: web.Request) -> web.Response:
     rows = await request.app[BEACONS].list_beacons(datetime.now(timezone.utc))
+    counted(request, len(rows))
     return web.json_response({"beacons": rows}, dumps=_dumps)
 
 
 @allow(*ANALYSTS, audit="consultation")
 async def get_beacon(request: web.Request) -> web.Response:
     row = await request.app[BEACONS].get_beacon(_beacon_id(request), datetime.now(timezone.utc))
+    counted(request, 1)
     return web.json_response(row, dumps=_dumps)
 
 
@@ -311,6 +315,7 @@ async def list_fittings(request: web.Request) -> web.Response:
     beacon_id = request.query.get("beacon_id") or None
     plate = request.query.get("plate") or None
     rows = await request.app[BEACONS].list_fittings(beacon_id, plate)
+    counted(request, len(rows))
     return web.json_response({"fittings": rows}, dumps=_dumps)
 
 
@@ -346,6 +351,7 @@ async def vehicle_track(request: web.Request) -> web.Response:
     if not 1 <= limit <= 100000:
         raise web.HTTPBadRequest(text="limit: must be between 1 and 100000")
     rows = await request.app[BEACONS].track(plate, start, end, limit)
+    counted(request, len(rows))
     return web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
                               "points": rows}, dumps=_dumps)
 
@@ -367,6 +373,7 @@ async def sightings(request: web.Request) -> web.Response:
     if not 1 <= limit <= 10000:
         raise web.HTTPBadRequest(text="limit: must be between 1 and 10000")
     rows = await request.app[STORE].sightings(plate, start, end, limit)
+    counted(request, len(rows))
     return web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
                               "sightings": rows}, dumps=_dumps)
 
@@ -380,6 +387,7 @@ async def read_crop(request: web.Request) -> web.Response:
     crop = await request.app[STORE].read_crop(read_id)
     if not crop:
         raise web.HTTPNotFound(text=f"read {read_id} has no stored crop")
+    counted(request, 1)
     return web.Response(body=crop, content_type="image/jpeg")
 
 
@@ -409,9 +417,11 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     """The aiohttp application; the store must already be open.  The ping ingest (and its silence
     watch) runs with the app; protocol servers on other ports are started by the service."""
     trackers = trackers or TrackerSettings()
-    app = web.Application(middlewares=[error_middleware, access_middleware], client_max_size=max_frame_bytes)
+    app = web.Application(middlewares=[error_middleware, access_middleware, audit_middleware],
+                          client_max_size=max_frame_bytes)
     app[STORE] = store
     app[TOKENS] = TokenStore(store)
+    app[AUDIT] = AuditLog(store)
     app[READER] = reader
     app[HUB] = AlertHub()
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")
@@ -467,4 +477,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     from lapi.api.video_routes import add_video_routes
 
     add_video_routes(app, tracking, streams)  # passes, video sources, camera health (lapi/api/video_routes.py)
+    from lapi.api.security_routes import add_security_routes
+
+    add_security_routes(app)  # audit log, whoami (lapi/api/security_routes.py)
     return app

@@ -13,6 +13,7 @@ from aiohttp import WSMsgType, web
 from lapi import __version__
 from lapi.alerts import AlertFilter
 from lapi.api.access import ANALYSTS, allow, principal_of
+from lapi.api.audit import Disclosures, counted
 from lapi.api.app import HUB, STORE, _dumps, _json_body
 from lapi.delivery.dispatcher import delivery_states
 from lapi.delivery.feed import AlertFeed, AlertSubscription, FeedClosed
@@ -26,7 +27,7 @@ KEEPALIVE_S = 15.0
 
 # input helpers -----------------------------------------------------------------------------------
 
-def _actor(request: web.Request, body: Any = None, required: bool = False) -> str:
+def _actor(request: web.Request, body: Any = None) -> str:
     """Who makes a change or a decision: the authenticated principal, never a name the client
     chooses (a ``by`` field is refused rather than silently ignored)."""
     if isinstance(body, dict) and "by" in body:
@@ -90,7 +91,9 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 @allow(*ANALYSTS, audit="consultation")
 async def list_watchlists(request: web.Request) -> web.Response:
-    return _json({"watchlists": await request.app[STORE].watchlists.lists()})
+    rows = await request.app[STORE].watchlists.lists()
+    counted(request, len(rows))
+    return _json({"watchlists": rows})
 
 
 @allow("supervisor", audit="alteration")
@@ -113,7 +116,9 @@ async def create_watchlist(request: web.Request) -> web.Response:
 
 @allow(*ANALYSTS, audit="consultation")
 async def get_watchlist(request: web.Request) -> web.Response:
-    return _json(await request.app[STORE].watchlists.get_list(request.match_info["name"]))
+    row = await request.app[STORE].watchlists.get_list(request.match_info["name"])
+    counted(request, 1)
+    return _json(row)
 
 
 @allow("supervisor", audit="alteration")
@@ -144,19 +149,24 @@ async def delete_watchlist(request: web.Request) -> web.Response:
 
 @allow(*ANALYSTS, audit="consultation")
 async def list_entries(request: web.Request) -> web.Response:
-    return _json({"entries": await request.app[STORE].watchlists.entries(_list_query(request))})
+    rows = await request.app[STORE].watchlists.entries(_list_query(request))
+    counted(request, len(rows))
+    return _json({"entries": rows})
 
 
 @allow(*ANALYSTS, audit="alteration")
 async def add_entry(request: web.Request) -> web.Response:
     body = _object_body(await _json_body(request))
     row = await request.app[STORE].watchlists.add_entry(_entry_fields(body, partial=False), _actor(request, body))
+    counted(request, 1, entry_id=row["id"])
     return _json(row, 201)
 
 
 @allow(*ANALYSTS, audit="consultation")
 async def get_entry(request: web.Request) -> web.Response:
-    return _json(await request.app[STORE].watchlists.get_entry(_path_id(request, "entry_id", "entry")))
+    row = await request.app[STORE].watchlists.get_entry(_path_id(request, "entry_id", "entry"))
+    counted(request, 1)
+    return _json(row)
 
 
 @allow(*ANALYSTS, audit="alteration")
@@ -197,13 +207,16 @@ async def import_entries(request: web.Request) -> web.Response:
     except ValueError as err:
         raise web.HTTPBadRequest(text=f"CSV: {err}") from None
     inserted, existing = await request.app[STORE].watchlists.import_entries(rows, _actor(request))
+    counted(request, inserted)
     return _json({"rows": len(rows), "inserted": inserted, "already_present": existing}, 201)
 
 
 @allow(*ANALYSTS, audit="export")
 async def export_entries(request: web.Request) -> web.Response:
     list_name = _list_query(request)
-    text = watchlist_csv(await request.app[STORE].watchlists.entries(list_name))
+    rows = await request.app[STORE].watchlists.entries(list_name)
+    counted(request, len(rows), format="csv")
+    text = watchlist_csv(rows)
     filename = f"watchlist-{list_name or 'all'}.csv".replace('"', "")
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{filename}"'})
@@ -214,6 +227,7 @@ async def watchlist_changes(request: web.Request) -> web.Response:
     rows = await request.app[STORE].watchlists.changes(
         _list_query(request), _int_param(request, "entry_id", None, 1, 2 ** 63 - 1),
         _int_param(request, "limit", 100, 1, 10000), _int_param(request, "before", None, 1, 2 ** 63 - 1))
+    counted(request, len(rows))
     return _json({"changes": rows})
 
 
@@ -226,6 +240,7 @@ async def list_hits(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"status: must be one of {', '.join(HIT_STATUSES)}, got {status!r}")
     rows = await request.app[STORE].hits(status, _list_query(request), _int_param(request, "limit", 100, 1, 10000),
                                          _int_param(request, "before", None, 1, 2 ** 63 - 1))
+    counted(request, len(rows))
     return _json({"hits": [_with_crop(r) for r in rows]})
 
 
@@ -235,7 +250,9 @@ def _with_crop(hit: dict[str, Any]) -> dict[str, Any]:
 
 @allow(*ANALYSTS, audit="consultation")
 async def get_hit(request: web.Request) -> web.Response:
-    return _json(_with_crop(await request.app[STORE].get_hit(_path_id(request, "hit_id", "hit"))))
+    hit = await request.app[STORE].get_hit(_path_id(request, "hit_id", "hit"))
+    counted(request, 1)
+    return _json(_with_crop(hit))
 
 
 @allow(*ANALYSTS, audit="alteration")
@@ -258,8 +275,10 @@ async def _decide_hit(request: web.Request, status: str) -> web.Response:
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 2000:
         raise web.HTTPBadRequest(text="reason: required, a string of 1-2000 characters (why the hit is "
                                       f"{status}, e.g. what the crop shows)")
-    who = _actor(request, body, required=True)
-    return _json(_with_crop(await request.app[STORE].decide_hit(hit_id, status, who, reason.strip())))
+    who = _actor(request, body)
+    hit = await request.app[STORE].decide_hit(hit_id, status, who, reason.strip())
+    counted(request, 1, decision=status)
+    return _json(_with_crop(hit))
 
 
 # alerts -----------------------------------------------------------------------------------------
@@ -287,6 +306,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     """Outbox alerts after an id, oldest first: for consumers that poll instead of streaming."""
     flt, after = feed_params(request)
     rows = await request.app[STORE].alerts_after(after or 0, flt, _int_param(request, "limit", 100, 1, 1000))
+    counted(request, len(rows), alert_ids=[rows[0]["alert_id"], rows[-1]["alert_id"]] if rows else [])
     return _json({"alerts": rows, "last_alert_id": rows[-1]["alert_id"] if rows else after})
 
 
@@ -306,6 +326,7 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
                 break
 
     reader = asyncio.create_task(drain_client())
+    disclosed = Disclosures(request)
     try:
         with AlertSubscription(request.app[HUB], request.app[STORE], flt, after) as sub:
             while not ws.closed:
@@ -322,9 +343,11 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
                     await ws.send_str(_dumps(alert))
                 except ConnectionResetError:
                     break  # the consumer went away; it resumes with ?after=
+                await disclosed.sent(alert)
     finally:
         reader.cancel()
         await ws.close()
+        await disclosed.flush()
     return ws
 
 
@@ -335,6 +358,7 @@ async def alerts_sse(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "X-Accel-Buffering": "no"})
     await resp.prepare(request)
+    disclosed = Disclosures(request)
     try:
         await resp.write(b"retry: 2000\n\n")
         with AlertSubscription(request.app[HUB], request.app[STORE], flt, after) as sub:
@@ -349,8 +373,11 @@ async def alerts_sse(request: web.Request) -> web.StreamResponse:
                 head = f"id: {alert['alert_id']}\n" if alert.get("alert_id") is not None else ""
                 event = alert.get("type", "alert")
                 await resp.write(f"{head}event: {event}\ndata: {_dumps(alert)}\n\n".encode())
+                await disclosed.sent(alert)
     except (ConnectionResetError, ConnectionError):
         pass  # the consumer went away; it resumes with Last-Event-ID
+    finally:
+        await disclosed.flush()
     return resp
 
 

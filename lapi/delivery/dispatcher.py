@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from lapi.alerts import AlertFilter
 from lapi.delivery.retry import RetryPolicy
+from lapi.store.audit import AuditEntry, AuditLog
 from lapi.store.db import Store, alert_message
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,11 @@ class OutboxDispatcher:
                             "UPDATE alert_deliveries SET next_attempt_at = now() + make_interval(secs => %s),"
                             " last_error = %s WHERE destination = %s AND alert_id = %s",
                             (delay, err[:1000], d.name, alert_id))
+                delivered = [alert_id for alert_id, _, err in outcomes if err is None]
+                if delivered:  # the disclosure is on record with the delivery state, or neither is
+                    await AuditLog(self.store).record(AuditEntry(
+                        d.name, "consumer", "disclosure", f"deliver {d.name}",
+                        {"alert_ids": [min(delivered), max(delivered)]}, len(delivered)), conn=conn)
 
     async def _release(self, d: Destination, alert_ids: list[int]) -> None:
         async with self.store.pool.connection() as conn:

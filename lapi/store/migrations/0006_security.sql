@@ -19,3 +19,34 @@ CREATE TABLE api_tokens (
     CHECK (expires_at IS NULL OR expires_at > created_at)
 );
 CREATE INDEX api_tokens_principal ON api_tokens (principal, id);
+
+-- The audit log: every consultation, export, alteration, disclosure (alert delivery) and erasure
+-- (retention), who made it under which habilitation, when, why (procedure reference), with the
+-- query's parameters and the number of results, never the results themselves.
+-- Append-only twice over: the service role loses UPDATE, DELETE and TRUNCATE (run the service as a
+-- role that does not own the table and grant it only SELECT, INSERT: see docs/security.md), and
+-- triggers refuse them to everyone, owner included.
+CREATE TABLE audit_log (
+    id             bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at             timestamptz NOT NULL DEFAULT clock_timestamp(),
+    principal      text NOT NULL,
+    role           text NOT NULL,
+    habilitation   text NOT NULL DEFAULT '',
+    token_id       bigint,
+    action         text NOT NULL CHECK (action IN ('consultation', 'export', 'alteration', 'disclosure', 'erasure')),
+    operation      text NOT NULL,          -- e.g. 'GET /v1/vehicles/{plate}/sightings', 'retention'
+    justification  text,                   -- procedure reference (or other justification) given
+    parameters     jsonb NOT NULL DEFAULT '{}',
+    result_count   bigint,
+    status         smallint                -- HTTP status of the answer
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+CREATE INDEX audit_log_principal ON audit_log (principal, id);
+CREATE INDEX audit_log_justification ON audit_log (justification, id) WHERE justification IS NOT NULL;
+
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
+    FOR EACH ROW EXECUTE FUNCTION lapi_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION lapi_append_only();
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
+REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM CURRENT_USER;

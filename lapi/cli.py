@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_watchlist_parsers(sub, client)  # watch, watchlists, hits (lapi/cli_watchlists.py)
     from lapi.cli_security import add_parsers as add_security_parsers
 
-    add_security_parsers(sub)  # token (lapi/cli_security.py)
+    add_security_parsers(sub)  # token, retention (lapi/cli_security.py)
 
     p = sub.add_parser("sightings", help="a vehicle's sightings from a running service")
     p.add_argument("plate")

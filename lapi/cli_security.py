@@ -1,7 +1,8 @@
-"""CLI commands that act on the database directly (no running service needed): API tokens.
+"""CLI commands that act on the database directly (no running service needed): API tokens, retention.
 
 ``lapi token create --role R --principal P [--habilitation H] [--days N]`` prints the secret once;
-``lapi token list [--all]``; ``lapi token revoke ID``.  The database is the configured one
+``lapi token list [--all]``; ``lapi token revoke ID``; ``lapi retention run`` erases what
+``[retention]`` says is expired (as the service does every ``run_every``) and prints the counts.  The database is the configured one
 (``store.database_url`` / ``$LAPI_DATABASE_URL``), else the embedded server under ``store.data_dir``
 (joined if ``lapi serve`` is running, started for the command otherwise).
 """
@@ -27,19 +28,24 @@ def _die(message: str, code: int = 2) -> None:
     raise SystemExit(code)
 
 
+def _settings(config: Path | None) -> Any:
+    from lapi.config import ConfigError, load_settings
+
+    try:
+        return load_settings(config)
+    except ConfigError as err:
+        _die(f"configuration error: {err}")
+
+
 @asynccontextmanager
 async def open_store(config: Path | None, database_url: str | None) -> AsyncIterator[Any]:
     """The service's store, migrated, for an admin command."""
-    from lapi.config import ConfigError, load_settings
     from lapi.store.db import Store
 
     embedded = None
     url = database_url or os.environ.get("LAPI_DATABASE_URL")
     if not url:
-        try:
-            settings = load_settings(config)
-        except ConfigError as err:
-            _die(f"configuration error: {err}")
+        settings = _settings(config)
         url = settings.database_url
         if url is None:
             from lapi.store.embedded import EmbeddedPostgres
@@ -91,8 +97,20 @@ def cmd_token(args: argparse.Namespace) -> None:
     asyncio.run(run())
 
 
+def cmd_retention(args: argparse.Namespace) -> None:
+    from lapi.store.retention import RetentionJob
+
+    rules = _settings(args.config).retention.rules
+
+    async def run() -> None:
+        async with open_store(args.config, args.database_url) as store:
+            print(json.dumps(await RetentionJob(store, rules).run(), indent=2))
+
+    asyncio.run(run())
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """``lapi token``."""
+    """``lapi token``, ``lapi retention``."""
 
     def database(p: argparse.ArgumentParser) -> None:
         p.add_argument("--config", type=Path, help="TOML config (default configs/lapi.toml or $LAPI_CONFIG)")
@@ -115,3 +133,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     c.add_argument("token_id", type=int)
     database(c)
     p.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("retention", help="legal retention (on the database directly)")
+    rsub = p.add_subparsers(dest="action", required=True)
+    c = rsub.add_parser("run", help="erase the reads past [retention] (non-hit, hit) and not held for a procedure; "
+                        "the erasures go to the audit log")
+    database(c)
+    c.set_defaults(func=cmd_retention)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lapi import grammars
 from lapi.cameras import Camera
+from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.video_config import parse_streams, parse_tracking, without_stream_keys
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +100,8 @@ class Settings:
     trackers: TrackerSettings = field(default_factory=TrackerSettings)
     geo: GeoSettings = field(default_factory=GeoSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     tracking: Any = None                 # lapi.video_config.TrackingSettings ([reading.tracking], per camera)
     streams: tuple[Any, ...] = ()        # lapi.video_config.StreamSettings: cameras with a video source
 
@@ -357,6 +360,16 @@ def _video(parse: Any) -> Any:
         raise ConfigError(str(err)) from None
 
 
+def _security(parse: Any) -> Any:
+    """``[retention]`` / ``[limits]`` (lapi/security_config.py), their errors as ConfigError."""
+    from lapi import security_config
+
+    try:
+        return parse(security_config)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read ``path`` (default ``configs/lapi.toml``) then apply ``LAPI_*`` environment overrides."""
     env = dict(os.environ if env is None else env)
@@ -370,8 +383,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     base = path.parent.parent if path.parent.name == "configs" else path.parent
 
     for section in raw:
-        if section not in _SCHEMA and section not in ("cameras", "trackers", "geo", "alerts"):
-            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, 'trackers', 'geo', 'alerts', 'cameras'])})")
+        if section not in _SCHEMA and section not in ("cameras", "trackers", "geo", "alerts", "retention", "limits"):
+            raise ConfigError(f"{section}: unknown section (known: "
+                              f"{', '.join([*_SCHEMA, 'trackers', 'geo', 'alerts', 'retention', 'limits', 'cameras'])})")
     values: dict[str, Any] = {}
     for section, keys in _SCHEMA.items():
         table = raw.get(section, {})
@@ -434,4 +448,6 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         trackers=parse_trackers(raw.get("trackers", {})),
         geo=parse_geo(raw.get("geo", {}), base),
         alerts=parse_alerts(raw.get("alerts", {}), env),
+        retention=_security(lambda s: s.parse_retention(raw.get("retention", {}))),
+        limits=_security(lambda s: s.parse_limits(raw.get("limits", {}))),
     )

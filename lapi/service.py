@@ -8,7 +8,7 @@ import signal
 
 from aiohttp import web
 
-from lapi.api.app import INGEST, create_app, create_osmand_app
+from lapi.api.app import INGEST, RETENTION, create_app, create_osmand_app
 from lapi.api.geo_routes import configure_geo
 from lapi.api.watchlist_routes import FEED_POLL_S
 from lapi.config import Settings
@@ -16,6 +16,7 @@ from lapi.delivery.dispatcher import OutboxDispatcher, configured_destinations
 from lapi.reading.pipeline import PlateReader
 from lapi.store.db import Store
 from lapi.store.embedded import EmbeddedPostgres
+from lapi.store.retention import RetentionJob
 from lapi.store.tokens import TokenStore
 from trackers.server import TeltonikaServer
 
@@ -36,6 +37,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     dispatcher = None
     runner = osmand_runner = None
     teltonika = None
+    retention_task = None
     try:
         await store.open()
         if not await TokenStore(store).has_active_admin():
@@ -52,6 +54,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
                          tracking=settings.tracking, streams=settings.streams)  # video sources start and stop with it
         configure_geo(app, settings.geo)
         app[FEED_POLL_S] = settings.alerts.poll_interval_s
+        app[RETENTION] = settings.retention
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -73,6 +76,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             await osmand_runner.setup()
             await web.TCPSite(osmand_runner, beacon_host, ts.osmand_port).start()
             log.info("OsmAnd/Traccar Client listening on http://%s:%d/", beacon_host, ts.osmand_port)
+        if settings.retention.enabled:  # legal retention: erase expired reads, log the erasures
+            job = RetentionJob(store, settings.retention.rules)
+            retention_task = asyncio.create_task(job.run_periodically(settings.retention.run_every), name="retention")
         if ready is not None:
             ready.set()
         stop = asyncio.Event()
@@ -85,6 +91,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        if retention_task is not None:
+            retention_task.cancel()
+            await asyncio.gather(retention_task, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher.stop()
         if teltonika is not None:

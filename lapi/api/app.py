@@ -24,6 +24,7 @@ from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
 from lapi.api.audit import AUDIT, audit_middleware, counted
 from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
+from lapi.security_config import RetentionSettings
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
 from lapi.store.beacons import BeaconStore
@@ -45,6 +46,7 @@ MAX_FRAME_BYTES = web.AppKey("max_frame_bytes", int)
 INGEST = web.AppKey("ingest", PingIngest)
 BEACONS = web.AppKey("beacons", BeaconStore)
 TRACKERS = web.AppKey("trackers", TrackerSettings)
+RETENTION = web.AppKey("retention", RetentionSettings)  # set by the service from [retention]
 
 _IMAGE_TYPES = {"image/jpeg", "image/png"}
 
@@ -164,6 +166,9 @@ async def post_frame(request: web.Request) -> web.Response:
     captured_at = _query_time(request, "captured_at", now)
     if captured_at > now + timedelta(minutes=5):
         raise web.HTTPBadRequest(text=f"captured_at: is in the future ({captured_at.isoformat()})")
+    if captured_at < request.app[RETENTION].rules.oldest_storable(now):
+        raise web.HTTPBadRequest(text=f"captured_at: {captured_at.isoformat()} is older than the retention "
+                                      "period ([retention]): such a read may not be stored")
     position = (_query_float(request, "lat", -90, 90), _query_float(request, "lon", -180, 180),
                 _query_float(request, "heading", 0, 360))
     store = request.app[STORE]
@@ -422,6 +427,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     app[STORE] = store
     app[TOKENS] = TokenStore(store)
     app[AUDIT] = AuditLog(store)
+    app[RETENTION] = RetentionSettings()
     app[READER] = reader
     app[HUB] = AlertHub()
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")

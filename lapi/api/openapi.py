@@ -232,6 +232,19 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _q("before", "only entries with a smaller id (paging: next_before)", schema={"type": "integer"}),
                     _q("limit", "max rows (1-10000, default 100)", schema={"type": "integer"})])},
             "/v1/whoami": {"get": _op("The principal, role and habilitation of the token sent", errors=())},
+            "/v1/procedures/holds": {
+                "post": _op("Keep reads beyond their retention for a procedure (analysts, supervisors): read_ids, "
+                            "or a plate over [from, to); expires_at is the hold's own end", "201",
+                            body={"application/json": {"schema": {"$ref": "#/components/schemas/HoldIn"}}},
+                            errors=("400", "404", "413", "415")),
+                "get": _op("Procedure holds, newest first", params=[
+                    _q("procedure_ref", "only this procedure reference"),
+                    _q("active", "true: in force; false: expired or released",
+                       schema={"type": "string", "enum": ["true", "false"]}),
+                    _q("limit", "max rows (1-10000, default 100)", schema={"type": "integer"})])},
+            "/v1/procedures/holds/{hold_id}/release": {"post": _op(
+                "Release a hold (supervisors): its reads fall back under their class's retention",
+                params=[_p("hold_id", "hold id")], errors=("400", "404", "409"))},
             "/v1/cameras/{camera_id}/health": {"get": _op(
                 "A camera's tracking and video source: state, fps in, fps processed, dropped frames, "
                 "reconnections, last error", params=[_p("camera_id", "camera id")], errors=("404",))},
@@ -266,6 +279,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "max_cost": {"type": "number", "minimum": 0, "exclusiveMaximum": 2,
                              "description": "highest lookalike-weighted edit cost still a hit (0.8: exact, "
                                             "wildcard, lookalikes; >= 1: one real edit too)"}}},
+            "HoldIn": {"type": "object", "required": ["procedure", "expires_at"], "properties": {
+                "procedure": {"type": "string", "minLength": 1, "maxLength": 200},
+                "read_ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 1,
+                             "maxItems": 1000},
+                "plate": {"type": "string"}, "from": time, "to": time, "expires_at": time,
+                "note": {"type": "string", "maxLength": 500}}},
             "DecisionIn": {"type": "object", "required": ["reason"], "properties": {
                 "reason": {"type": "string"}}},
         }},

@@ -1,15 +1,19 @@
-"""HTTP routes of the security layer: the audit log (``GET /v1/audit``) and who am I."""
+"""HTTP routes of the security layer: the audit log (``GET /v1/audit``), procedure holds (reads kept
+beyond their retention for a procedure), who am I."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
 
 from lapi.api.access import ANALYSTS, CONSUMERS, DEVICES, allow, principal_of
 from lapi.api.audit import AUDIT, counted
+from lapi.plates import normalise_plate
+from lapi.retention import parse_procedure
 from lapi.store.audit import ACTIONS
+from lapi.store.holds import HoldStore
 from trackers.pings import PingError, parse_time
 
 
@@ -78,7 +82,98 @@ async def whoami(request: web.Request) -> web.Response:
                               "token_id": p.token_id})
 
 
+# procedure holds --------------------------------------------------------------------------------
+
+MAX_HOLD = timedelta(days=3650)
+MAX_HOLD_WINDOW = timedelta(days=366)
+MAX_HOLD_READS = 1000
+
+
+def _body_time(body: dict, key: str) -> datetime:
+    try:
+        return parse_time(body.get(key), key)
+    except PingError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+
+
+@allow(*ANALYSTS, audit="alteration")
+async def add_hold(request: web.Request) -> web.Response:
+    """Keep reads beyond their retention for a procedure: ``read_ids``, or ``plate`` with ``from``/``to``;
+    ``expires_at`` is required (the hold's own end)."""
+    from lapi.api.app import STORE, _json_body
+
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    known = ("procedure", "read_ids", "plate", "from", "to", "expires_at", "note")
+    for key in body:
+        if key not in known:
+            raise web.HTTPBadRequest(text=f"{str(key)[:50]}: unknown field (known: {', '.join(known)})")
+    try:
+        procedure = parse_procedure(body.get("procedure"))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    now = datetime.now(timezone.utc)
+    expires_at = _body_time(body, "expires_at")
+    if not now < expires_at <= now + MAX_HOLD:
+        raise web.HTTPBadRequest(text=f"expires_at: must be in the future, at most {MAX_HOLD.days} days ahead")
+    note = body.get("note", "")
+    if not isinstance(note, str) or len(note) > 500:
+        raise web.HTTPBadRequest(text="note: a string of at most 500 characters")
+    holds = HoldStore(request.app[STORE])
+    who = principal_of(request)
+    if ("read_ids" in body) == ("plate" in body):
+        raise web.HTTPBadRequest(text="give read_ids, or plate with from and to (not both)")
+    if "read_ids" in body:
+        ids = body["read_ids"]
+        if (not isinstance(ids, list) or not 1 <= len(ids) <= MAX_HOLD_READS
+                or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2 ** 63 for i in ids)):
+            raise web.HTTPBadRequest(text=f"read_ids: a list of 1-{MAX_HOLD_READS} positive integer read ids")
+        rows = await holds.hold_reads(procedure, sorted(set(ids)), expires_at, note, who)
+    else:
+        plate = body["plate"]
+        if not isinstance(plate, str) or not 2 <= len(normalise_plate(plate)) <= 10:
+            raise web.HTTPBadRequest(text="plate: 2-10 letters/digits (separators ignored)")
+        start, end = _body_time(body, "from"), _body_time(body, "to")
+        if not start < end <= start + MAX_HOLD_WINDOW:
+            raise web.HTTPBadRequest(text=f"to: must be after from, the window at most {MAX_HOLD_WINDOW.days} days")
+        rows = [await holds.hold_plate(procedure, normalise_plate(plate), start, end, expires_at, note, who)]
+    counted(request, len(rows), hold_ids=[r["id"] for r in rows][:50])
+    return web.json_response({"holds": rows}, status=201, dumps=_dumps)
+
+
+@allow(*ANALYSTS, audit="consultation")
+async def list_holds(request: web.Request) -> web.Response:
+    from lapi.api.app import STORE
+
+    active = request.query.get("active")
+    if active not in (None, "", "true", "false"):
+        raise web.HTTPBadRequest(text=f"active: must be true or false, got {active[:50]!r}")
+    rows = await HoldStore(request.app[STORE]).holds(
+        query_text(request, "procedure_ref"), None if not active else active == "true",
+        query_int(request, "limit", 100, 1, 10000))
+    counted(request, len(rows))
+    return web.json_response({"holds": rows}, dumps=_dumps)
+
+
+@allow("supervisor", audit="alteration")
+async def release_hold(request: web.Request) -> web.Response:
+    from lapi.api.app import STORE
+
+    try:
+        hold_id = int(request.match_info["hold_id"])
+    except ValueError:
+        raise web.HTTPBadRequest(text="hold id must be an integer") from None
+    if not 0 < hold_id < 2 ** 63:
+        raise web.HTTPBadRequest(text="hold id must be a positive integer")
+    row = await HoldStore(request.app[STORE]).release(hold_id, principal_of(request))
+    return web.json_response(row, dumps=_dumps)
+
+
 def add_security_routes(app: web.Application) -> None:
     r = app.router
     r.add_get("/v1/audit", audit_log)
     r.add_get("/v1/whoami", whoami)
+    r.add_post("/v1/procedures/holds", add_hold)
+    r.add_get("/v1/procedures/holds", list_holds)
+    r.add_post("/v1/procedures/holds/{hold_id}/release", release_hold)

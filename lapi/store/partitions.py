@@ -46,3 +46,7 @@ class DayPartitions:
             for day in missing:
                 await conn.execute(partition_ddl(table, day))
         self._known.update((table, d) for d in missing)
+
+    def forget(self, table: str, day: date) -> None:
+        """A partition was dropped (retention): make it again if a row of that day ever comes."""
+        self._known.discard((table, day))

@@ -50,3 +50,43 @@ CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION lapi_append_only();
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM PUBLIC;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM CURRENT_USER;
+
+-- Retention (lapi/retention.py): reads that matched nothing are kept 15 days, hit reads one month,
+-- unless a hold attaches them to a procedure: a read itself, or a plate over a time window, until
+-- the hold's own expiry.  The retention job erases the rest, with the hits and alerts of erased
+-- hit reads (an alert carries the plate) and the passes left without reads.
+CREATE TABLE procedure_holds (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    procedure     text NOT NULL CHECK (procedure <> '' AND length(procedure) <= 200),
+    read_id       bigint,
+    read_at       timestamptz,
+    plate_norm    text CHECK (plate_norm ~ '^[A-Z0-9]{2,10}$'),
+    window_start  timestamptz,
+    window_end    timestamptz,
+    expires_at    timestamptz NOT NULL,
+    note          text NOT NULL DEFAULT '',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_by    text NOT NULL,
+    habilitation  text NOT NULL DEFAULT '',
+    released_at   timestamptz,
+    released_by   text,
+    CHECK ((read_id IS NOT NULL AND read_at IS NOT NULL AND plate_norm IS NULL AND window_start IS NULL AND window_end IS NULL)
+           OR (read_id IS NULL AND read_at IS NULL AND plate_norm IS NOT NULL AND window_end > window_start))
+);
+CREATE INDEX procedure_holds_read ON procedure_holds (read_at, read_id) WHERE read_id IS NOT NULL;
+CREATE INDEX procedure_holds_plate ON procedure_holds (plate_norm, window_start) WHERE plate_norm IS NOT NULL;
+CREATE INDEX procedure_holds_procedure ON procedure_holds (procedure, id);
+
+-- The outbox stays append-only, except for the retention job's erasures (it sets lapi.erasure).
+CREATE FUNCTION lapi_append_only_but_retention() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND current_setting('lapi.erasure', true) = 'retention' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION '% is append-only (only the retention job erases from it)', TG_TABLE_NAME;
+END $$;
+DROP TRIGGER alert_outbox_append_only ON alert_outbox;
+CREATE TRIGGER alert_outbox_append_only BEFORE UPDATE OR DELETE ON alert_outbox
+    FOR EACH ROW EXECUTE FUNCTION lapi_append_only_but_retention();
+CREATE INDEX hits_pass ON hits (pass_id) WHERE pass_id IS NOT NULL;
+CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);

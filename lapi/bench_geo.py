@@ -1,8 +1,10 @@
 """``lapi bench route`` and ``lapi bench convoy``: geo query times on a scratch database.
 
 * route: a vehicle with N observations (beacon fixes every 5 s and camera reads, driving the
-  A26/A16 corridor back and forth with pauses), timed from the store query to the GeoJSON text —
-  what ``GET /v1/vehicles/{plate}/route`` does besides HTTP.
+  A26/A16 corridor back and forth with pauses), timed from the store query
+  (``GeoStore.route_track``) to the GeoJSON body with the default point detail (compact) — what
+  ``GET /v1/vehicles/{plate}/route`` does besides HTTP; the bodies with full point detail and
+  with trips only are timed too.
 * convoy: N background sightings on the corridor's cameras at their own rates (bulk-loaded with
   COPY) around a convoy, then the convoy query for the target — what
   ``GET /v1/vehicles/{plate}/convoys`` does besides HTTP.
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from geo.convoys import ConvoyRules, score_candidates
-from geo.routes import RouteRules, build_route, observations_from_track
+from geo.routes import POINT_DETAIL, RouteRules, route_from_track
 from geo.scenarios import A26_A16_TO_SANGATTE, CAMERA_RATES_PER_H, cameras, corridor_traffic, drive
 
 BENCH_PLATE = "GV073KP"
@@ -113,25 +115,36 @@ async def _bench_route(url: str, n: int, repeats: int) -> dict[str, Any]:
             await conn.execute("VACUUM ANALYZE plate_reads")
             await conn.execute("VACUUM ANALYZE beacon_pings")
         end = max(pings[-1].fix_time, reads[-1][2]) + timedelta(minutes=1)
+        geo = GeoStore(store)
         fetch, build, encode, total, cpu = [], [], [], [], []
+        default = POINT_DETAIL[0]
+        others: dict[str, list[float]] = {points: [] for points in POINT_DETAIL[1:]}
+        sizes: dict[str, int] = {}
         for i in range(repeats + 1):
             t0, c0 = time.perf_counter(), time.process_time()
-            rows = await beacons.track(BENCH_PLATE, start, end, 100_000)
+            track, truncated = await geo.route_track(BENCH_PLATE, start, end, 100_000)
             t1 = time.perf_counter()
-            obs, unlocated = observations_from_track(rows)
-            route = build_route(obs, RouteRules(), unlocated)
+            route = route_from_track(track, RouteRules())
             t2 = time.perf_counter()
-            body = json.dumps(route.to_geojson(plate_norm=BENCH_PLATE))
+            body = route.geojson_text(default, plate_norm=BENCH_PLATE, truncated=truncated)
             t3, c3 = time.perf_counter(), time.process_time()
+            for points, times in others.items():
+                t4 = time.perf_counter()
+                sizes[points] = len(route.geojson_text(points, plate_norm=BENCH_PLATE, truncated=truncated))
+                times.append(time.perf_counter() - t4)
             if i:  # the first run warms caches
                 fetch.append(t1 - t0)
                 build.append(t2 - t1)
                 encode.append(t3 - t2)
                 total.append(t3 - t0)
                 cpu.append(c3 - c0)
-        return {"observations": len(rows), "pings": len(pings), "sightings": len(reads), "trips": len(route.trips),
-                "geojson_bytes": len(body), "repeats": repeats, "fetch_ms": _ms(fetch), "build_ms": _ms(build),
-                "geojson_ms": _ms(encode), "total_ms": _ms(total), "total_cpu_ms_this_process": _ms(cpu),
+        json.loads(body)  # what was timed is a valid document
+        return {"observations": len(track), "pings": len(pings), "sightings": len(reads), "trips": len(route.trips),
+                "points": default, "geojson_bytes": len(body), "repeats": repeats, "fetch_ms": _ms(fetch),
+                "build_ms": _ms(build), "geojson_ms": _ms(encode), "total_ms": _ms(total),
+                "total_cpu_ms_this_process": _ms(cpu),
+                **{f"geojson_{points}_ms": _ms(times[1:]) for points, times in others.items()},
+                **{f"geojson_{points}_bytes": sizes[points] for points in others},
                 "target_ms": 50}
     finally:
         await store.close()

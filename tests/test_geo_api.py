@@ -18,13 +18,17 @@ from aiohttp import web
 
 from geo.convoys import ConvoyRules, score_candidates
 from geo.geodesy import haversine_m
+from geo.routes import route_from_track
 from geo.scenarios import A26_A16_TO_SANGATTE, cameras, corridor_traffic, drive
 from lapi.alerts import AlertHub
 from conftest import bearer
 from lapi.api.app import HUB, create_app
 from lapi.api.geo_routes import GEO, configure_geo
 from lapi.config import GeoSettings, TrackerSettings
+from lapi.cameras import Camera
+from lapi.store.beacons import BeaconStore
 from lapi.store.geo import GeoStore
+from trackers.pings import Ping
 
 from test_geo_convoys import reference_inputs
 from test_store import plate_read
@@ -119,6 +123,36 @@ async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
         assert trips[1]["geometry"]["coordinates"][0] == [2.1601, 50.7133]  # lon, lat: leaving Setques
         berck = next(p for p in points if p["properties"].get("camera_id") == "d940-berck")
         assert berck["properties"]["hop"]["plausible"] is False and berck["properties"]["hop"]["speed_kmh"] > 1000
+        # compact points (the default) leave out what can be derived from the times and positions
+        assert doc["points"] == "compact" and berck["properties"]["read_id"] > 0
+        assert all(p["properties"].keys() == {"feature", "trip", "time", "camera_id", "read_id", "hop"} for p in points
+                   if "camera_id" in p["properties"])
+        assert all(p["properties"].keys() == {"feature", "trip", "time", "beacon_id", "speed_kmh", "hop"} for p in points
+                   if "beacon_id" in p["properties"])
+        assert all(p["properties"]["hop"] is None or p["properties"]["hop"].keys() == {"speed_kmh", "plausible"}
+                   for p in points)
+        # full detail: the same points plus index, kind and the hop's seconds and metres
+        async with http.get(f"{svc.url}/v1/vehicles/GV073KP/route", params={**params, "points": "full"}) as r:
+            assert r.status == 200, await r.text()
+            full = await r.json()
+        full_points = [f for f in full["features"] if f["properties"]["feature"] == "observation"]
+        assert [f for f in full["features"] if f["properties"]["feature"] == "trip"] == trips
+        assert [p["geometry"] for p in full_points] == [p["geometry"] for p in points]
+        for compact_point, full_point in zip(points, full_points):
+            c, f = compact_point["properties"], full_point["properties"]
+            assert {k: v for k, v in f.items() if k not in ("index", "kind", "hop")} == {k: v for k, v in c.items()
+                                                                                        if k != "hop"}
+            assert f["kind"] == ("sighting" if "camera_id" in f else "ping")
+            assert (f["hop"] is None) == (c["hop"] is None) == (f["index"] == 0)
+            if f["hop"]:
+                assert {k: f["hop"][k] for k in ("speed_kmh", "plausible")} == c["hop"]
+        berck_full = next(p for p in full_points if p["properties"].get("camera_id") == "d940-berck")["properties"]
+        assert berck_full["hop"]["distance_m"] > 50_000 and 0 < berck_full["hop"]["seconds"] <= 180
+        # trips only: the LineStrings still carry every observation's position
+        async with http.get(f"{svc.url}/v1/vehicles/GV073KP/route", params={**params, "points": "none"}) as r:
+            bare = await r.json()
+        assert bare["features"] == trips and bare["observations"] == doc["observations"]
+        assert sum(len(t["geometry"]["coordinates"]) for t in trips) == doc["observations"]
         # a gap rule of 6 hours joins the two trips
         async with http.get(f"{svc.url}/v1/vehicles/GV073KP/route", params={**params, "gap_s": "21600"}) as r:
             assert (await r.json())["trips"] == 1
@@ -133,6 +167,60 @@ async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
         assert [f["properties"]["name"] for f in zones["features"]][2] == CALAIS
 
 
+async def test_route_track_fetches_what_the_track_query_gives(store):
+    """The packed-column fetch against BeaconStore.track (row by row, ORDER BY time, kind): reads at
+    the camera's or the read's own position, an unplaced camera, pings only while fitted, two
+    fittings, a ping and a read at the same instant, and the limit."""
+    for cam in cameras():
+        await store.upsert_camera(Camera(**cam))
+    await store.upsert_camera(Camera("unplaced-1"))
+    t0 = datetime(2026, 11, 23, 4, 0, 0, 250_000, tzinfo=timezone.utc)
+    fixes, passes = drive(t0, 110.0, 10.0)
+    for cam, t in passes.items():
+        await store.store_reads(cam, t, [plate_read(PLATE)])
+    await store.store_reads("unplaced-1", t0 + timedelta(minutes=3), [plate_read(PLATE)])
+    await store.store_reads("unplaced-1", t0 + timedelta(minutes=4), [plate_read(PLATE)], (50.9, 1.8, None))
+    await store.store_reads("a26-ardres", fixes[30].time, [plate_read(PLATE)])           # with a ping, same instant
+    await store.store_reads("a26-ardres", t0 + timedelta(minutes=5), [plate_read("ZZ111ZZ")])   # another plate
+    beacons = BeaconStore(store)
+    half = fixes[len(fixes) // 2].time
+    await beacons.add_fitting("B1", PLATE, t0 - timedelta(hours=1), half)                # first half on B1 ...
+    await beacons.add_fitting("B2", PLATE, half + timedelta(minutes=5), None)            # ... later on B2
+    await store.store_pings([Ping("B1", f.time, f.lat, f.lon, f.speed_kmh if i % 7 else None)
+                             for i, f in enumerate(fixes)] +
+                            [Ping("B2", f.time, f.lat + 0.001, f.lon, 80.5) for f in fixes])
+    start, end = t0 - timedelta(hours=1), t0 + timedelta(hours=2)
+    reference = await beacons.track(PLATE, start, end, 100_000)
+    assert 20 < len(reference) < len(fixes) * 2
+    geo = GeoStore(store)
+    track, truncated = await geo.route_track(PLATE, start, end, 100_000)
+    assert not truncated and len(track) == len(reference)
+    got = [track.observation(i) for i in range(len(track))]
+    for row, o in zip(reference, got):
+        assert (o.time, o.kind, o.source) == (row["time"], row["kind"], row["camera_id"] or row["beacon_id"])
+        if row["lat"] is None:
+            assert o.lat != o.lat and o.lon != o.lon   # NaN: counted as unlocated by the route
+        else:
+            assert (o.lat, o.lon) == (row["lat"], row["lon"])
+        assert o.read_id == row["read_id"]
+        assert o.speed_kmh == (None if row["speed_kmh"] is None else pytest.approx(row["speed_kmh"]))
+    assert sum(o.source == "B2" for o in got) > 0 and sum(o.source == "B1" for o in got) > 0
+    assert [(o.kind, o.source) for o in got if o.time == fixes[30].time] == [("ping", "B1"), ("sighting", "a26-ardres")]
+    assert route_from_track(track).unlocated == 1
+    # the limit keeps the earliest observations, across both branches, and says it cut
+    def comparable(o):   # NaN (no position) equals itself here
+        return o.time, o.kind, o.source, o.lat if o.lat == o.lat else None, o.lon if o.lon == o.lon else None, \
+            o.speed_kmh, o.read_id
+
+    for limit in (1, 25, len(reference) - 1):
+        cut, truncated = await geo.route_track(PLATE, start, end, limit)
+        assert truncated and [comparable(cut.observation(i)) for i in range(limit)] == list(map(comparable, got[:limit]))
+    cut, truncated = await geo.route_track(PLATE, start, end, len(reference))
+    assert not truncated and len(cut) == len(reference)
+    empty, truncated = await geo.route_track("AA000AA", start, end, 100)
+    assert len(empty) == 0 and not truncated and route_from_track(empty).to_geojson()["features"] == []
+
+
 @pytest.mark.parametrize("path,params,message", [
     ("/v1/vehicles/x/route", {}, "plate: must have 2-10 letters/digits"),
     ("/v1/vehicles/GV073KP/route", {"start": "2026-11-23T10:00:00Z", "end": "2026-11-23T09:00:00Z"},
@@ -141,6 +229,7 @@ async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
     ("/v1/vehicles/GV073KP/route", {"gap_s": "ten"}, "gap_s: must be a number"),
     ("/v1/vehicles/GV073KP/route", {"start": "2026-01-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"},
      "at most 31 days"),
+    ("/v1/vehicles/GV073KP/route", {"points": "all"}, "points: must be one of compact, full, none, got 'all'"),
     ("/v1/vehicles/GV073KP/convoys", {"k": "1"}, "k: must be between 2 and 50"),
     ("/v1/vehicles/GV073KP/convoys", {"k": "3.5"}, "k: must be an integer"),
     ("/v1/vehicles/GV073KP/convoys", {"dt": "-4"}, "dt: must be between 1 and 3600"),

@@ -12,8 +12,9 @@ def test_route_observations_add_up_to_n():
 def test_bench_route_reads_back_every_observation(pg_server_url):
     r = run_route_bench(observations=1500, repeats=1, database_url=pg_server_url)
     assert r["observations"] == 1500 and r["pings"] + r["sightings"] == 1500
-    assert r["trips"] >= 2 and r["geojson_bytes"] > 1500 * 100
-    assert r["total_ms"] >= r["build_ms"] > 0
+    assert r["trips"] >= 2 and r["points"] == "compact" and r["geojson_bytes"] > 1500 * 100
+    assert r["geojson_full_bytes"] > r["geojson_bytes"] > r["geojson_none_bytes"] > 1500 * 2 * 8   # lon, lat each
+    assert r["total_ms"] >= r["build_ms"] > 0 and r["geojson_full_ms"] > 0
 
 
 def test_bench_convoy_finds_the_planted_companion(pg_server_url):

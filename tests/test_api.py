@@ -57,7 +57,7 @@ async def test_frame_without_watchlisted_plate_is_stored_without_alert(service, 
                              headers={"Content-Type": "image/jpeg"}) as r:
             result = await r.json()
         assert r.status == 200 and result["hits"] == [] and result["reads"][0]["hits"] == []
-        async with http.get(f"{service}/v1/vehicles/{plate}/sightings") as r:
+        async with http.get(f"{service}/v1/vehicles/{plate}/sightings", params={"procedure": "PV-TEST"}) as r:
             assert len((await r.json())["sightings"]) == 1
 
 

@@ -104,7 +104,7 @@ async def test_route_of_a_beacon_car_on_the_a26_a16_with_camera_reads(geo_app):
         await fit(http, svc.url, "B-A26", PLATE, start - timedelta(hours=6))
         async with http.post(f"{svc.url}/v1/pings", json=ping_body("B-A26", earlier + fixes)) as r:
             assert r.status == 201, await r.text()
-        params = {"start": (start - timedelta(hours=6)).isoformat(), "end": now.isoformat()}
+        params = {"start": (start - timedelta(hours=6)).isoformat(), "end": now.isoformat(), "procedure": "PV-TEST"}
         async with http.get(f"{svc.url}/v1/vehicles/gv-073-kp/route", params=params) as r:
             assert r.status == 200, await r.text()
             assert r.content_type == "application/geo+json"
@@ -309,7 +309,7 @@ async def test_convoy_query_ranks_the_companion_first_among_decoys(geo_app):
     loaded = await GeoStore(svc.store).bulk_load_sightings((s.plate, s.camera_id, s.time) for s in sc.sightings)
     assert loaded == len(sc.sightings) > 5000
     async with aiohttp.ClientSession(headers=svc.auth) as http:
-        params = {"start": sc.start.isoformat(), "end": sc.end.isoformat(), "k": "3", "dt": "120"}
+        params = {"start": sc.start.isoformat(), "end": sc.end.isoformat(), "k": "3", "dt": "120", "procedure": "PV-TEST"}
         async with http.get(f"{svc.url}/v1/vehicles/{sc.target}/convoys", params=params) as r:
             assert r.status == 200, await r.text()
             doc = await r.json()

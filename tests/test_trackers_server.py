@@ -291,7 +291,7 @@ async def test_fittings_and_vehicle_track(beacons):
     await svc.store.store_reads("cam-1", NOW - timedelta(minutes=100), [plate_read("AB123CD")])
     await svc.store.store_reads("cam-1", NOW - timedelta(minutes=75), [plate_read("XY999ZZ")])
     status, track = await get_json(f"{svc.url}/v1/vehicles/AB-123-CD/track",
-                                   params={"from": (NOW - timedelta(hours=6)).isoformat()})
+                                   params={"from": (NOW - timedelta(hours=6)).isoformat(), "procedure": "PV-TEST"})
     assert status == 200
     kinds = [(p["kind"], p["time"][:16]) for p in track["points"]]
     expected = sorted([("ping", (NOW - timedelta(minutes=m)).isoformat()[:16]) for m in (110, 90, 70)]
@@ -299,7 +299,8 @@ async def test_fittings_and_vehicle_track(beacons):
     assert kinds == expected
     sighting = next(p for p in track["points"] if p["kind"] == "sighting")
     assert sighting["camera_id"] == "cam-1" and sighting["lat"] == 50.95
-    status, other = await get_json(f"{svc.url}/v1/vehicles/XY999ZZ/track", params={"from": (NOW - timedelta(hours=6)).isoformat()})
+    status, other = await get_json(f"{svc.url}/v1/vehicles/XY999ZZ/track", params={"from": (NOW - timedelta(hours=6)).isoformat(),
+                                                                             "procedure": "PV-TEST"})
     assert [p["kind"] for p in other["points"]] == ["sighting", "ping"]  # the 50-min ping, after the refit
     async with aiohttp.ClientSession(headers=AUTH) as http:
         async with http.post(f"{svc.url}/v1/fittings/{second['id']}/end", json={"at": NOW.isoformat()}) as r:

@@ -22,6 +22,7 @@ from lapi import __version__
 from lapi.alerts import AlertHub
 from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
 from lapi.api.audit import AUDIT, audit_middleware, counted
+from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
 from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.security_config import RetentionSettings
@@ -355,10 +356,11 @@ async def vehicle_track(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="limit: must be an integer") from None
     if not 1 <= limit <= 100000:
         raise web.HTTPBadRequest(text="limit: must be between 1 and 100000")
-    rows = await request.app[BEACONS].track(plate, start, end, limit)
+    restricted = hits_only(request)
+    rows = await request.app[BEACONS].track(plate, start, end, limit, hits_only=restricted)
     counted(request, len(rows))
-    return web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
-                              "points": rows}, dumps=_dumps)
+    return mark(web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
+                                   "points": rows, **restricted_fields(restricted)}, dumps=_dumps), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -377,10 +379,11 @@ async def sightings(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="limit: must be an integer") from None
     if not 1 <= limit <= 10000:
         raise web.HTTPBadRequest(text="limit: must be between 1 and 10000")
-    rows = await request.app[STORE].sightings(plate, start, end, limit)
+    restricted = hits_only(request)
+    rows = await request.app[STORE].sightings(plate, start, end, limit, hits_only=restricted)
     counted(request, len(rows))
-    return web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
-                              "sightings": rows}, dumps=_dumps)
+    return mark(web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
+                                   "sightings": rows, **restricted_fields(restricted)}, dumps=_dumps), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -389,7 +392,10 @@ async def read_crop(request: web.Request) -> web.Response:
         read_id = int(request.match_info["read_id"])
     except ValueError:
         raise web.HTTPBadRequest(text="read id must be an integer") from None
-    crop = await request.app[STORE].read_crop(read_id)
+    restricted = hits_only(request)
+    crop, hit = await request.app[STORE].read_crop_and_class(read_id)
+    if restricted and not hit:
+        raise refuse_non_hit(f"read {read_id}")
     if not crop:
         raise web.HTTPNotFound(text=f"read {read_id} has no stored crop")
     counted(request, 1)

@@ -20,6 +20,8 @@ from geo.convoys import score_candidates
 from geo.routes import POINT_DETAIL, RouteRules, build_route, observations_from_track, route_from_track
 from geo.zones import ZoneSet, load_zones
 from lapi.api.access import ANALYSTS, allow
+from lapi.api.audit import counted
+from lapi.api.gating import hits_only, mark, restricted_fields
 from lapi.config import GeoSettings
 from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rules
 from lapi.plates import normalise_plate
@@ -96,8 +98,8 @@ def _number(request: web.Request, name: str, default: float, lo: float, hi: floa
     return value
 
 
-async def _observations(svc: GeoService, plate: str, start: datetime, end: datetime):
-    rows = await svc.beacons.track(plate, start, end, ROUTE_LIMIT + 1)
+async def _observations(svc: GeoService, plate: str, start: datetime, end: datetime, hits_only: bool = False):
+    rows = await svc.beacons.track(plate, start, end, ROUTE_LIMIT + 1, hits_only=hits_only)
     truncated = len(rows) > ROUTE_LIMIT
     obs, unlocated = observations_from_track(rows[:ROUTE_LIMIT])
     return obs, unlocated, truncated
@@ -127,11 +129,13 @@ async def vehicle_route(request: web.Request) -> web.Response:
     points = request.query.get("points") or POINT_DETAIL[0]
     if points not in POINT_DETAIL:
         raise web.HTTPBadRequest(text=f"points: must be one of {', '.join(POINT_DETAIL)}, got {points!r}")
-    track, truncated = await svc.geo.route_track(plate, start, end, ROUTE_LIMIT)
+    restricted = hits_only(request)
+    track, truncated = await svc.geo.route_track(plate, start, end, ROUTE_LIMIT, hits_only=restricted)
+    counted(request, len(track))
     body = route_from_track(track, rules).geojson_text(
         points, plate_norm=plate, start=start.isoformat(), end=end.isoformat(), gap_s=rules.gap.total_seconds(),
-        max_plausible_kmh=rules.max_plausible_kmh, truncated=truncated)
-    return web.Response(body=body, content_type=GEOJSON, charset="utf-8")
+        max_plausible_kmh=rules.max_plausible_kmh, truncated=truncated, **restricted_fields(restricted))
+    return mark(web.Response(body=body, content_type=GEOJSON, charset="utf-8"), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -141,17 +145,19 @@ async def vehicle_approach(request: web.Request) -> web.Response:
     plate = _plate(request)
     start, end = _window(request, timedelta(days=1))
     rules = approach_rules(svc.settings)
-    obs, unlocated, _ = await _observations(svc, plate, start, end)
+    restricted = hits_only(request)
+    obs, unlocated, _ = await _observations(svc, plate, start, end, restricted)
+    counted(request, len(obs))
     approach = assess(obs, svc.zones, rules)
     if approach is None:
         raise web.HTTPNotFound(text=f"no located sighting or fitted-beacon ping of {plate} between "
                                     f"{start.isoformat()} and {end.isoformat()}")
     trip = build_route(recent_of_latest_trip(obs, rules), RouteRules(gap=rules.trip_gap)).trips[-1]
-    return web.json_response({
+    return mark(web.json_response({
         "plate_norm": plate, "start": start.isoformat(), "end": end.isoformat(),
         "rules": {"distance_m": rules.distance_m, "eta_s": rules.eta_s, "recent_s": rules.recent.total_seconds(),
                   "trip_gap_s": rules.trip_gap.total_seconds(), "min_closing_kmh": rules.min_closing_kmh},
-        "recent": trip.summary(), **approach.as_dict(rules)}, dumps=_dumps)
+        "recent": trip.summary(), **approach.as_dict(rules), **restricted_fields(restricted)}, dumps=_dumps), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -165,18 +171,21 @@ async def vehicle_convoys(request: web.Request) -> web.Response:
                          _number(request, "dt", s.cotravel_dt_s, 1, 3600))
     limit = int(_number(request, "limit", 50, 1, 1000, integer=True))
     min_score = _number(request, "min_score", -math.inf, -1000, 1000) if request.query.get("min_score") else None
-    data = await svc.geo.convoy_data(plate, start, end, rules)
+    restricted = hits_only(request)
+    data = await svc.geo.convoy_data(plate, start, end, rules, hits_only=restricted)
     ranked = score_candidates(data.passages, data.co_sightings, data.population, rules)
     if min_score is not None:
         ranked = [c for c in ranked if c.score >= min_score]
     listed = await svc.watchlist.watched([c.plate for c in ranked[:limit]]) if ranked else set()
-    return web.json_response({
+    counted(request, min(limit, len(ranked)))
+    return mark(web.json_response({
         "plate_norm": plate, "start": start.isoformat(), "end": end.isoformat(), "k": rules.k,
         "dt_s": rules.dt.total_seconds(), "rate_window_s": rules.rate_window.total_seconds(),
         "passages": len(data.passages), "cameras": len({p.camera_id for p in data.passages}),
         "population": data.population, "passages_truncated_at": MAX_TARGET_PASSAGES if data.truncated else None,
         "candidates_total": len(ranked),
-        "candidates": [{**c.as_dict(), "listed": c.plate in listed} for c in ranked[:limit]]}, dumps=_dumps)
+        "candidates": [{**c.as_dict(), "listed": c.plate in listed} for c in ranked[:limit]],
+        **restricted_fields(restricted)}, dumps=_dumps), restricted)
 
 
 # wiring --------------------------------------------------------------------------------------------

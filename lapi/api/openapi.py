@@ -30,6 +30,12 @@ def _p(name: str, desc: str) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "description": desc, "schema": {"type": "string"}}
 
 
+# queries that can return reads that matched no watchlist (lapi/api/gating.py)
+GATED_PATHS = ("/v1/vehicles/{plate}/sightings", "/v1/vehicles/{plate}/track", "/v1/vehicles/{plate}/route",
+               "/v1/vehicles/{plate}/approach", "/v1/vehicles/{plate}/convoys", "/v1/reads/{read_id}/crop",
+               "/v1/passes", "/v1/passes/{pass_id}")
+
+
 def _feed_params() -> list[dict[str, Any]]:
     return [_q("list", "only these lists (comma-separated or repeated)"), _q("category", "only these categories"),
             _q("camera", "only these cameras"), _q("min_priority", "1-5", schema={"type": "integer"}),
@@ -38,7 +44,7 @@ def _feed_params() -> list[dict[str, Any]]:
 
 def openapi_document(version: str) -> dict[str, Any]:
     time = {"type": "string", "format": "date-time"}
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "LAPI", "version": version,
                  "description": "Licence-plate reading and vehicle-tracking event processor."},
@@ -295,3 +301,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "reason": {"type": "string"}}},
         }},
     }
+    procedure = _q("procedure", "reference of the criminal or customs procedure the query serves (recorded in "
+                   "the audit log); without it only hit reads are returned (restricted field, "
+                   "X-LAPI-Restricted header) and a non-hit read's crop or pass is refused (403)")
+    for path in GATED_PATHS:
+        for op in doc["paths"][path].values():
+            op.setdefault("parameters", []).append(procedure)
+            op["responses"].setdefault("403", _ERROR)
+    return doc

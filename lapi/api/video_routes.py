@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 
 from lapi.api.access import ANALYSTS, allow
+from lapi.api.audit import counted
+from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
 from lapi.passes import PassRecorder
 from lapi.video_config import StreamSettings, TrackingSettings
 
@@ -75,10 +77,21 @@ async def list_passes(request: web.Request) -> web.Response:
     start, end = _time(request, "from"), _time(request, "to")
     if start is not None and end is not None and end <= start:
         raise web.HTTPBadRequest(text="to: must be after from")
+    restricted = hits_only(request)
     rows = await request.app[PASSES].pass_store.passes(
         request.query.get("camera_id") or None, request.query.get("plate") or None, start, end,
         _int(request, "limit", 100, 1, 10000))
-    return web.json_response({"passes": rows}, dumps=_dumps)
+    if restricted:  # passes that produced a hit only (the page may come back shorter than limit)
+        rows = [row for row, hit in zip(rows, await _with_hits(request, [r["id"] for r in rows])) if hit]
+    counted(request, len(rows))
+    return mark(web.json_response({"passes": rows, **restricted_fields(restricted)}, dumps=_dumps), restricted)
+
+
+async def _with_hits(request: web.Request, pass_ids: list[int]) -> list[bool]:
+    async with request.app[PASSES].store.pool.connection() as conn:
+        cur = await conn.execute("SELECT DISTINCT pass_id FROM hits WHERE pass_id = ANY(%s)", (pass_ids,))
+        hit = {row[0] for row in await cur.fetchall()}
+    return [i in hit for i in pass_ids]
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -87,7 +100,11 @@ async def get_pass(request: web.Request) -> web.Response:
         pass_id = int(request.match_info["pass_id"])
     except ValueError:
         raise web.HTTPBadRequest(text="pass id must be an integer") from None
-    return web.json_response(await request.app[PASSES].pass_store.get_pass(pass_id), dumps=_dumps)
+    row = await request.app[PASSES].pass_store.get_pass(pass_id)
+    if not row["hits"] and hits_only(request):
+        raise refuse_non_hit(f"pass {pass_id}")
+    counted(request, 1)
+    return web.json_response(row, dumps=_dumps)
 
 
 @allow("supervisor", "analyst")

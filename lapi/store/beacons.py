@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from lapi.plates import normalise_plate
 from lapi.store.db import Conflict, NotFound, Store
+from lapi.store.read_classes import HIT_READ
 from trackers.pings import Ping
 from trackers.state import BeaconState
 
@@ -172,9 +173,10 @@ class BeaconStore:
             return await cur.fetchall()
 
     # vehicle track -----------------------------------------------------------------------------
-    async def track(self, plate: str, start: datetime, end: datetime, limit: int = 10000) -> list[dict[str, Any]]:
+    async def track(self, plate: str, start: datetime, end: datetime, limit: int = 10000,
+                    hits_only: bool = False) -> list[dict[str, Any]]:
         """Camera sightings of the plate and pings of the beacons fitted on it (only while fitted),
-        merged in time order."""
+        merged in time order; ``hits_only``: only sightings that produced a hit (lapi/api/gating.py)."""
         norm = normalise_plate(plate)
         async with self.store.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
@@ -184,14 +186,14 @@ class BeaconStore:
                 "  coalesce(r.lon, c.lon) AS lon, r.camera_id, NULL::text AS beacon_id, r.id AS read_id,"
                 "  r.plate_text, r.confidence, NULL::real AS speed_kmh, coalesce(r.heading, c.heading) AS heading"
                 " FROM plate_reads r JOIN cameras c ON c.id = r.camera_id"
-                " WHERE r.plate_norm = %(p)s AND r.read_at >= %(s)s AND r.read_at < %(e)s"
+                f" WHERE r.plate_norm = %(p)s AND r.read_at >= %(s)s AND r.read_at < %(e)s AND (NOT %(h)s OR {HIT_READ})"
                 " UNION ALL"
                 " SELECT 'ping', p.fix_time, p.lat, p.lon, NULL, p.beacon_id, NULL, NULL, NULL, p.speed_kmh, p.heading"
                 " FROM beacon_fittings f JOIN beacon_pings p ON p.beacon_id = f.beacon_id"
                 "  AND p.fix_time >= greatest(f.fitted_from, %(s)s)"
                 "  AND p.fix_time < least(coalesce(f.fitted_to, 'infinity'), %(e)s)"
                 " WHERE f.plate_norm = %(p)s"
-                ") t ORDER BY time, kind LIMIT %(n)s", {"p": norm, "s": start, "e": end, "n": limit})
+                ") t ORDER BY time, kind LIMIT %(n)s", {"p": norm, "s": start, "e": end, "n": limit, "h": hits_only})
             return await cur.fetchall()
 
     # silence -----------------------------------------------------------------------------------

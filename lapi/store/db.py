@@ -29,6 +29,7 @@ from lapi.store.migrations import migrate
 from lapi.store.notify import NotifyListener
 from lapi.store.partitions import DayPartitions
 from lapi.store.pings import PingCopier
+from lapi.store.read_classes import HIT_READ
 from lapi.store.watchlists import WatchlistStore, index_entry
 from lapi.watchlists import parse_watchlist_csv  # noqa: F401 - kept importable from here
 from trackers.pings import Ping
@@ -239,8 +240,10 @@ class Store:
                            f"at {hit['decided_at'].isoformat()}")
         return hit
 
-    async def sightings(self, plate: str, start: datetime, end: datetime, limit: int = 1000) -> list[dict[str, Any]]:
-        """A vehicle's reads between two times, newest first (no crop bytes)."""
+    async def sightings(self, plate: str, start: datetime, end: datetime, limit: int = 1000,
+                        hits_only: bool = False) -> list[dict[str, Any]]:
+        """A vehicle's reads between two times, newest first (no crop bytes); ``hits_only``: only
+        reads that produced a hit (a query made for no procedure, see lapi/api/gating.py)."""
         async with self.pool.connection() as conn:
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
@@ -248,18 +251,22 @@ class Store:
                 " r.box_x, r.box_y, r.box_w, r.box_h, coalesce(r.lat, c.lat) AS lat, coalesce(r.lon, c.lon) AS lon,"
                 " EXISTS (SELECT 1 FROM hits h WHERE h.read_id = r.id AND h.read_at = r.read_at) AS hit"
                 " FROM plate_reads r JOIN cameras c ON c.id = r.camera_id"
-                " WHERE r.plate_norm = %s AND r.read_at >= %s AND r.read_at < %s"
+                f" WHERE r.plate_norm = %s AND r.read_at >= %s AND r.read_at < %s AND (NOT %s OR {HIT_READ})"
                 " ORDER BY r.read_at DESC LIMIT %s",
-                (normalise_plate(plate), start, end, limit))
+                (normalise_plate(plate), start, end, hits_only, limit))
             return await cur.fetchall()
 
     async def read_crop(self, read_id: int) -> bytes | None:
+        return (await self.read_crop_and_class(read_id))[0]
+
+    async def read_crop_and_class(self, read_id: int) -> tuple[bytes | None, bool]:
+        """A read's crop and whether it is a hit read."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute("SELECT crop_jpeg FROM plate_reads WHERE id = %s", (read_id,))
+            cur = await conn.execute(f"SELECT crop_jpeg, {HIT_READ} FROM plate_reads r WHERE id = %s", (read_id,))
             row = await cur.fetchone()
         if row is None:
             raise NotFound(f"no read with id {read_id}")
-        return row[0]
+        return row[0], row[1]
 
     # pings ---------------------------------------------------------------------------------
     async def store_pings(self, pings: list[Ping]) -> int:

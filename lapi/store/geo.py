@@ -21,6 +21,7 @@ import numpy as np
 from geo.convoys import CoSighting, ConvoyRules, TargetPassage
 from geo.routes import Track
 from lapi.store.db import Store
+from lapi.store.read_classes import hit_read
 
 MAX_TARGET_PASSAGES = 500
 
@@ -103,19 +104,22 @@ class GeoStore:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def convoy_data(self, plate_norm: str, start: datetime, end: datetime, rules: ConvoyRules) -> ConvoyData:
-        """The target's passages with their cameras' traffic, the vehicles near it at >= k cameras, and N."""
+    async def convoy_data(self, plate_norm: str, start: datetime, end: datetime, rules: ConvoyRules,
+                          hits_only: bool = False) -> ConvoyData:
+        """The target's passages with their cameras' traffic, the vehicles near it at >= k cameras, and N;
+        ``hits_only``: passages and co-sightings among hit reads only (a query for no procedure; the
+        traffic counts are aggregates and stay whole)."""
         params = {"p": plate_norm, "s": start, "e": end, "m": MAX_TARGET_PASSAGES + 1, "w": rules.rate_window,
                   "dt": rules.dt, "k": rules.k}
         async with self.store.pool.connection() as conn:
-            cur = await conn.execute(_PASSAGES, params)
+            cur = await conn.execute(_hit_reads_only(_PASSAGES) if hits_only else _PASSAGES, params)
             passages = [TargetPassage(c, t, n) for c, t, n in await cur.fetchall()]
             truncated = len(passages) > MAX_TARGET_PASSAGES
             passages = passages[:MAX_TARGET_PASSAGES]
             if not passages:
                 return ConvoyData([], [], 0, False)
             params["m"] = MAX_TARGET_PASSAGES
-            cur = await conn.execute(_CO_SIGHTINGS, params)
+            cur = await conn.execute(_hit_reads_only(_CO_SIGHTINGS) if hits_only else _CO_SIGHTINGS, params)
             co = [CoSighting(p, c, tt, t) for p, c, tt, t in await cur.fetchall()]
             cur = await conn.execute(_POPULATION, {
                 "cams": sorted({p.camera_id for p in passages}),
@@ -123,13 +127,21 @@ class GeoStore:
             population = (await cur.fetchone())[0]
         return ConvoyData(passages, co, population, truncated)
 
-    async def route_track(self, plate_norm: str, start: datetime, end: datetime, limit: int) -> tuple[Track, bool]:
+    async def route_track(self, plate_norm: str, start: datetime, end: datetime, limit: int,
+                          hits_only: bool = False) -> tuple[Track, bool]:
         """Sightings of the plate (at the read's or else the camera's position; NaN where neither is
         known) and pings of the beacons fitted on it while fitted, the first ``limit`` in time order
-        (a ping before a read of the same instant); and whether there were more."""
+        (a ping before a read of the same instant); and whether there were more.  ``hits_only``:
+        sightings that produced a hit only (a query for no procedure)."""
+        query = _ROUTE_TRACK
+        if hits_only:
+            query = query.replace("FROM plate_reads WHERE plate_norm = %(p)s",
+                                  f"FROM plate_reads r0 WHERE plate_norm = %(p)s AND {hit_read('r0')}")
+            if query == _ROUTE_TRACK:
+                raise RuntimeError("route SQL changed shape: the hit-read filter could not be applied")
         async with self.store.pool.connection() as conn:
             cur = conn.cursor(binary=True)
-            await cur.execute(_ROUTE_TRACK, {"p": plate_norm, "s": start, "e": end, "n": limit + 1})
+            await cur.execute(query, {"p": plate_norm, "s": start, "e": end, "n": limit + 1})
             reads, cameras, fixes, beacons = await cur.fetchone()
         track = track_from_packed(reads, cameras, fixes, beacons).in_time_order()
         return (track.take(slice(0, limit)), True) if len(track) > limit else (track, False)
@@ -162,3 +174,18 @@ class GeoStore:
                         await copy.write("".join(f"{at.isoformat()}\t{cam}\t{plate}\t{plate}{tail}"
                                                  for plate, cam, at in rows[i:i + chunk]))
         return len(rows)
+
+
+def _hit_reads_only(query: str) -> str:
+    """The convoy query restricted to hit reads: the target's and the other vehicles'."""
+    sites = (  # where each query selects reads (the traffic count stays an aggregate over all reads)
+        (" ORDER BY t.read_at LIMIT", f" AND {hit_read('t')} ORDER BY t.read_at LIMIT"),
+        ("SELECT camera_id, read_at FROM plate_reads WHERE plate_norm = %(p)s",
+         f"SELECT camera_id, read_at FROM plate_reads t0 WHERE plate_norm = %(p)s AND {hit_read('t0')}"),
+        ("WHERE r.plate_norm <> %(p)s)", f"WHERE r.plate_norm <> %(p)s AND {hit_read('r')})"))
+    out = query
+    for old, new in sites:
+        out = out.replace(old, new)
+    if out == query:
+        raise RuntimeError("convoy SQL changed shape: the hit-read filter could not be applied")
+    return out

@@ -125,7 +125,14 @@ def parse_watchlist_csv(text: str, default_list: str = "default") -> list[dict[s
 
     Raises ValueError naming the line and field of the first bad row, so nothing is half-imported.
     """
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text), strict=True)  # an unterminated quote is an error, not a value
+    try:
+        return _parse_rows(reader, default_list)
+    except csv.Error as err:
+        raise ValueError(f"line {reader.line_num}: malformed CSV: {err}") from None
+
+
+def _parse_rows(reader: csv.DictReader, default_list: str) -> list[dict[str, Any]]:
     header = [(f or "").strip().lower() for f in (reader.fieldnames or [])]
     if "plate" not in header and "pattern" not in header:
         raise ValueError("CSV needs a header row with a 'plate' (or 'pattern') column")

@@ -94,10 +94,13 @@ def parse_time(value: Any, field: str = "time") -> datetime:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise PingError(field, f"not an ISO 8601 time: {value!r}") from None
+            raise PingError(field, f"not an ISO 8601 time: {value[:100]!r}") from None
         if parsed.tzinfo is None:
             raise PingError(field, f"time needs a UTC offset (e.g. 'Z' or '+01:00'): {value!r}")
-        return parsed.astimezone(timezone.utc)
+        try:
+            return parsed.astimezone(timezone.utc)
+        except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+            raise PingError(field, f"time out of range: {value!r}") from None
     raise PingError(field, "must be an ISO 8601 time or a Unix timestamp")
 
 

@@ -12,10 +12,12 @@ import asyncio
 import json
 import logging
 import math
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable
 
+import psycopg
 from aiohttp import web
 
 from lapi import __version__
@@ -23,9 +25,10 @@ from lapi.alerts import AlertHub
 from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
 from lapi.api.audit import AUDIT, audit_middleware, counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
+from lapi.api.limits import TooLarge, check_image_size, plate_search
 from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
-from lapi.security_config import RetentionSettings
+from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
 from lapi.store.beacons import BeaconStore
@@ -47,12 +50,20 @@ MAX_FRAME_BYTES = web.AppKey("max_frame_bytes", int)
 INGEST = web.AppKey("ingest", PingIngest)
 BEACONS = web.AppKey("beacons", BeaconStore)
 TRACKERS = web.AppKey("trackers", TrackerSettings)
+LIMITS = web.AppKey("limits", LimitSettings)  # set by the service from [limits]
+BODY_LIMIT = web.RequestKey("body_limit", tuple)  # (bytes, config key) of the limit a 413 names
 RETENTION = web.AppKey("retention", RetentionSettings)  # set by the service from [retention]
 
 _IMAGE_TYPES = {"image/jpeg", "image/png"}
+CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")  # as the cameras table checks
+
+
+MAX_MESSAGE = 500  # an error message quoting hostile input is cut here
 
 
 def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    if len(message) > MAX_MESSAGE:
+        message = message[:MAX_MESSAGE] + "... (cut)"
     return web.json_response({"error": {"status": status, "message": message, **extra}}, status=status)
 
 
@@ -66,8 +77,10 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     try:
         return await handler(request)
     except web.HTTPRequestEntityTooLarge:
-        limit = request.app[MAX_FRAME_BYTES]
-        return json_error(413, f"request body too large: the limit is {limit} bytes (server.max_frame_bytes)")
+        limit, key = request.get(BODY_LIMIT, (request.app[MAX_FRAME_BYTES], "server.max_frame_bytes"))
+        return json_error(413, f"request body too large: the limit is {limit} bytes ({key})")
+    except TooLarge as err:
+        return json_error(413, str(err))
     except web.HTTPException as err:
         if err.status < 400:
             raise
@@ -76,6 +89,12 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return json_error(404, str(err))
     except Conflict as err:
         return json_error(409, str(err))
+    except psycopg.errors.UniqueViolation as err:
+        return json_error(409, f"already exists: {err.diag.message_primary}")
+    except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as err:
+        # a value our checks let through and the schema refused: the caller's input, not a crash
+        log.warning("database refused input on %s %s: %s", request.method, request.path, err.diag.message_primary)
+        return json_error(400, f"invalid value: {err.diag.message_primary or err}")
     except Exception:  # noqa: BLE001 - the server must keep serving
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error (logged on the server)")
@@ -104,13 +123,33 @@ def _query_float(request: web.Request, name: str, lo: float, hi: float) -> float
     return value
 
 
+async def bounded_body(request: web.Request) -> bytes:
+    """The request body, refused (413) beyond ``limits.max_json_bytes`` before more is read."""
+    limit = request.app[LIMITS].max_json_bytes
+    request[BODY_LIMIT] = (limit, "limits.max_json_bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+    return body
+
+
 async def _json_body(request: web.Request) -> Any:
     if request.content_type != "application/json":
-        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be application/json, got {request.content_type!r}")
+        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be application/json, got {request.content_type[:100]!r}")
+    raw = await bounded_body(request)
     try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise web.HTTPBadRequest(text=f"malformed JSON body: {err}") from None
+        return json.loads(raw.decode(request.charset or "utf-8"))
+    except (ValueError, UnicodeDecodeError, LookupError) as err:  # JSONDecodeError, bad number, bad charset
+        raise web.HTTPBadRequest(text=f"malformed JSON body: {str(err)[:200]}") from None
+    except RecursionError:
+        raise web.HTTPBadRequest(text="malformed JSON body: nested too deeply") from None
+
+
+def _plate_query(request: web.Request) -> str:
+    """The ``{plate}`` of a vehicle query (see :func:`lapi.api.limits.plate_search`)."""
+    return plate_search(request.match_info["plate"])
 
 
 # handlers ----------------------------------------------------------------------------------------
@@ -148,6 +187,9 @@ async def put_camera(request: web.Request) -> web.Response:
         (cam,) = parse_cameras([body])
     except ConfigError as err:
         raise web.HTTPBadRequest(text=str(err).replace("cameras[0].", "")) from None
+    if not CAMERA_ID.fullmatch(cam.id) or len(cam.name) > 200 or len(cam.road) > 100:
+        raise web.HTTPBadRequest(text="id: 1-64 letters, digits, '_', '.', ':' or '-' (starting with a letter or "
+                                      "digit); name: at most 200 characters; road: at most 100")
     await request.app[STORE].upsert_camera(cam)
     return web.json_response(cam.__dict__, status=201)
 
@@ -175,6 +217,7 @@ async def post_frame(request: web.Request) -> web.Response:
     store = request.app[STORE]
     await store.get_camera(camera_id)  # 404 before the frame is read
     body = await request.read()
+    check_image_size(body, request.app[LIMITS])
     loop = asyncio.get_running_loop()
     try:
         reads, ms = await loop.run_in_executor(request.app[EXECUTOR], request.app[READER].read_image_bytes, body)
@@ -198,6 +241,9 @@ async def post_pings(request: web.Request) -> web.Response:
     """LAPI's own JSON batch: all-or-nothing, validated like every other protocol's fixes."""
     body = await _json_body(request)
     ingest = request.app[INGEST]
+    most = request.app[LIMITS].max_ping_batch
+    if isinstance(body, list) and len(body) > most:
+        raise TooLarge(f"batch of {len(body)} pings: at most {most} per request (limits.max_ping_batch)")
     try:
         pings = validate_ping_batch(body, datetime.now(timezone.utc), rules=ingest.rules)
         for i, ping in enumerate(pings):
@@ -218,7 +264,11 @@ async def osmand(request: web.Request) -> web.Response:
     """OsmAnd / Traccar Client: one fix per request, in the query string or a form body."""
     params = dict(request.query)
     if request.method == "POST" and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        params.update({k: v for k, v in (await request.post()).items() if isinstance(v, str)})
+        try:
+            form = await request.post()
+        except (ValueError, UnicodeDecodeError, AssertionError) as err:  # no multipart boundary, bad encoding
+            raise web.HTTPBadRequest(text=f"malformed form body: {str(err)[:200]}") from None
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
     ingest = request.app[INGEST]
     now = datetime.now(timezone.utc)
     try:
@@ -342,9 +392,7 @@ async def end_fitting(request: web.Request) -> web.Response:
 @allow(*ANALYSTS, audit="consultation")
 async def vehicle_track(request: web.Request) -> web.Response:
     """Camera sightings and fitted-beacon pings of one vehicle, merged in time order."""
-    plate = normalise_plate(request.match_info["plate"])
-    if not plate:
-        raise web.HTTPBadRequest(text="plate: must contain letters or digits")
+    plate = _plate_query(request)
     now = datetime.now(timezone.utc)
     start = _query_time(request, "from", now - timedelta(days=1))
     end = _query_time(request, "to", now + timedelta(minutes=5))
@@ -365,9 +413,7 @@ async def vehicle_track(request: web.Request) -> web.Response:
 
 @allow(*ANALYSTS, audit="consultation")
 async def sightings(request: web.Request) -> web.Response:
-    plate = normalise_plate(request.match_info["plate"])
-    if not plate:
-        raise web.HTTPBadRequest(text="plate: must contain letters or digits")
+    plate = _plate_query(request)
     now = datetime.now(timezone.utc)
     start = _query_time(request, "from", now - timedelta(days=30))
     end = _query_time(request, "to", now + timedelta(minutes=5))
@@ -417,6 +463,7 @@ def create_osmand_app(ingest: PingIngest, trackers: TrackerSettings) -> web.Appl
     app[INGEST] = ingest
     app[TRACKERS] = trackers
     app[MAX_FRAME_BYTES] = 64 * 1024
+    app[LIMITS] = LimitSettings(max_json_bytes=64 * 1024)
     app.router.add_route("GET", "/", osmand)
     app.router.add_route("POST", "/", osmand)
     return app
@@ -434,6 +481,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     app[TOKENS] = TokenStore(store)
     app[AUDIT] = AuditLog(store)
     app[RETENTION] = RetentionSettings()
+    app[LIMITS] = LimitSettings()
     app[READER] = reader
     app[HUB] = AlertHub()
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")

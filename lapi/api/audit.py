@@ -34,20 +34,26 @@ def counted(request: web.Request, n: int, **extra: Any) -> None:
         request[AUDIT_EXTRA] = {**request.get(AUDIT_EXTRA, {}), **extra}
 
 
+def clean(value: str) -> str:
+    """A caller's string as the log can hold it: cut to MAX_VALUE, lone surrogates and NULs replaced
+    (jsonb and text refuse them, and an unloggable call must not become an unanswerable one)."""
+    return value[:MAX_VALUE].encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+
+
 def justification(request: web.Request) -> str | None:
-    return (request.query.get("procedure") or "").strip()[:MAX_VALUE] or None
+    return clean((request.query.get("procedure") or "").strip()) or None
 
 
 def audit_parameters(request: web.Request) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if request.match_info:
-        params["path"] = {k: v[:MAX_VALUE] for k, v in request.match_info.items()}
+        params["path"] = {k: clean(v) for k, v in request.match_info.items()}
     query: dict[str, Any] = {}
     for key in request.query:
         if key in HIDDEN_PARAMETERS:
             continue
-        values = [v[:MAX_VALUE] for v in request.query.getall(key)][:20]
-        query[key[:MAX_VALUE]] = values[0] if len(values) == 1 else values
+        values = [clean(v) for v in request.query.getall(key)][:20]
+        query[clean(key)] = values[0] if len(values) == 1 else values
     if query:
         params["query"] = query
     params.update(request.get(AUDIT_EXTRA, {}))

@@ -22,9 +22,9 @@ from geo.zones import ZoneSet, load_zones
 from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
+from lapi.api.limits import plate_search
 from lapi.config import GeoSettings
 from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rules
-from lapi.plates import normalise_plate
 from lapi.store.beacons import BeaconStore
 from lapi.store.db import Store
 from lapi.store.geo import MAX_TARGET_PASSAGES, GeoStore
@@ -56,8 +56,8 @@ def _dumps(obj: Any) -> str:
 
 
 def _plate(request: web.Request) -> str:
-    plate = normalise_plate(request.match_info["plate"])
-    if not 2 <= len(plate) <= 10:
+    plate = plate_search(request.match_info["plate"])
+    if len(plate) < 2:
         raise web.HTTPBadRequest(text="plate: must have 2-10 letters/digits (separators ignored)")
     return plate
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lapi.api.openapi_schemas import complete
+
 _ERROR = {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
@@ -308,4 +310,4 @@ def openapi_document(version: str) -> dict[str, Any]:
         for op in doc["paths"][path].values():
             op.setdefault("parameters", []).append(procedure)
             op["responses"].setdefault("403", _ERROR)
-    return doc
+    return complete(doc)

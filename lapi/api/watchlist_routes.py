@@ -6,6 +6,7 @@ Who made a change or a decision is the principal of the request's API token (lap
 from __future__ import annotations
 
 import asyncio
+import csv
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -14,7 +15,7 @@ from lapi import __version__
 from lapi.alerts import AlertFilter
 from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.audit import Disclosures, counted
-from lapi.api.app import HUB, STORE, _dumps, _json_body
+from lapi.api.app import HUB, STORE, _dumps, _json_body, bounded_body
 from lapi.delivery.dispatcher import delivery_states
 from lapi.delivery.feed import AlertFeed, AlertSubscription, FeedClosed
 from lapi.store.db import HIT_STATUSES
@@ -200,12 +201,12 @@ async def import_entries(request: web.Request) -> web.Response:
     if request.content_type not in ("text/csv", "text/plain"):
         raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be text/csv, got {request.content_type!r}")
     try:
-        text = (await request.read()).decode("utf-8-sig")
+        text = (await bounded_body(request)).decode("utf-8-sig")
         rows = parse_watchlist_csv(text, _list_query(request) or "default")
     except UnicodeDecodeError:
         raise web.HTTPBadRequest(text="CSV must be UTF-8") from None
-    except ValueError as err:
-        raise web.HTTPBadRequest(text=f"CSV: {err}") from None
+    except (ValueError, csv.Error) as err:
+        raise web.HTTPBadRequest(text=f"CSV: {str(err)[:300]}") from None
     inserted, existing = await request.app[STORE].watchlists.import_entries(rows, _actor(request))
     counted(request, inserted)
     return _json({"rows": len(rows), "inserted": inserted, "already_present": existing}, 201)

@@ -78,4 +78,8 @@ def parse_limits(raw: Any) -> LimitSettings:
                 raise ValueError(f"limits.{key}: must be an integer, got {value!r}")
             if not lo <= value <= hi:
                 raise ValueError(f"limits.{key}: must be between {lo} and {hi}, got {value}")
-    return LimitSettings(**raw)
+    limits = LimitSettings(**raw)
+    if limits.pending_pings < limits.max_ping_batch:
+        raise ValueError(f"limits.pending_pings: must be at least limits.max_ping_batch ({limits.max_ping_batch}), "
+                         f"or a full batch could never be taken, got {limits.pending_pings}")
+    return limits

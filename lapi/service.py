@@ -8,7 +8,7 @@ import signal
 
 from aiohttp import web
 
-from lapi.api.app import INGEST, RETENTION, create_app, create_osmand_app
+from lapi.api.app import INGEST, LIMITS, RETENTION, create_app, create_osmand_app
 from lapi.api.geo_routes import configure_geo
 from lapi.api.watchlist_routes import FEED_POLL_S
 from lapi.config import Settings
@@ -55,6 +55,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         configure_geo(app, settings.geo)
         app[FEED_POLL_S] = settings.alerts.poll_interval_s
         app[RETENTION] = settings.retention
+        app[LIMITS] = settings.limits
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -67,6 +67,7 @@ class PingIngest:
         self.pipeline = pipeline
         self.batches = 0
         self.known: set[str] = set()
+        self.pending = 0  # pings submitted and not yet committed (HTTP senders are refused beyond a bound)
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
         self._writer: asyncio.Task | None = None
 
@@ -155,8 +156,12 @@ class PingIngest:
         if self._writer is None or self._writer.done():
             raise ConnectionError("ping ingest is not running")
         done = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Item(pings, protocol, counted, seen, done))
-        stored = await done
+        self.pending += len(pings)
+        try:
+            await self._queue.put(_Item(pings, protocol, counted, seen, done))
+            stored = await done
+        finally:
+            self.pending -= len(pings)
         return SubmitResult(len(pings), stored)
 
     async def _write_loop(self) -> None:

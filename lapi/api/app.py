@@ -25,7 +25,7 @@ from lapi.alerts import AlertHub
 from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
 from lapi.api.audit import AUDIT, audit_middleware, counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
-from lapi.api.limits import TooLarge, check_image_size, plate_search
+from lapi.api.limits import Gate, Saturated, TooLarge, check_image_size, plate_search
 from lapi.api.openapi import openapi_document
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.security_config import LimitSettings, RetentionSettings
@@ -51,6 +51,7 @@ INGEST = web.AppKey("ingest", PingIngest)
 BEACONS = web.AppKey("beacons", BeaconStore)
 TRACKERS = web.AppKey("trackers", TrackerSettings)
 LIMITS = web.AppKey("limits", LimitSettings)  # set by the service from [limits]
+FRAME_GATE = web.AppKey("frame_gate", Gate)   # frames received and not yet stored (limits.pending_frames)
 BODY_LIMIT = web.RequestKey("body_limit", tuple)  # (bytes, config key) of the limit a 413 names
 RETENTION = web.AppKey("retention", RetentionSettings)  # set by the service from [retention]
 
@@ -81,6 +82,10 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
         return json_error(413, f"request body too large: the limit is {limit} bytes ({key})")
     except TooLarge as err:
         return json_error(413, str(err))
+    except Saturated as err:
+        response = json_error(429, str(err))
+        response.headers["Retry-After"] = str(err.retry_after_s)
+        return response
     except web.HTTPException as err:
         if err.status < 400:
             raise
@@ -216,6 +221,17 @@ async def post_frame(request: web.Request) -> web.Response:
                 _query_float(request, "heading", 0, 360))
     store = request.app[STORE]
     await store.get_camera(camera_id)  # 404 before the frame is read
+    gate = request.app[FRAME_GATE]
+    gate.enter()  # 429 when limits.pending_frames frames are already held: the body is not read
+    try:
+        return await _read_and_store(request, camera_id, captured_at, position)
+    finally:
+        gate.leave()
+
+
+async def _read_and_store(request: web.Request, camera_id: str, captured_at: datetime,
+                          position: tuple[float | None, float | None, float | None]) -> web.Response:
+    store = request.app[STORE]
     body = await request.read()
     check_image_size(body, request.app[LIMITS])
     loop = asyncio.get_running_loop()
@@ -244,6 +260,7 @@ async def post_pings(request: web.Request) -> web.Response:
     most = request.app[LIMITS].max_ping_batch
     if isinstance(body, list) and len(body) > most:
         raise TooLarge(f"batch of {len(body)} pings: at most {most} per request (limits.max_ping_batch)")
+    admit_pings(request, len(body) if isinstance(body, list) else 1)
     try:
         pings = validate_ping_batch(body, datetime.now(timezone.utc), rules=ingest.rules)
         for i, ping in enumerate(pings):
@@ -257,6 +274,15 @@ async def post_pings(request: web.Request) -> web.Response:
     result = await ingest.submit(pings, "json")
     return web.json_response({"received": result.received, "stored": result.stored,
                               "duplicates": result.duplicates}, status=201)
+
+
+def admit_pings(request: web.Request, n: int) -> None:
+    """429 when the ping writer already holds limits.pending_pings pings (it is behind: the database
+    is slow or down); the sender retries after Retry-After instead of the service queueing without end."""
+    limits, ingest = request.app[LIMITS], request.app[INGEST]
+    if ingest.pending + n > limits.pending_pings:
+        raise Saturated(f"busy: {ingest.pending} pings waiting to be written, the limit is {limits.pending_pings} "
+                        f"(limits.pending_pings); retry in {limits.retry_after_s} s", limits.retry_after_s)
 
 
 @public("OsmAnd/Traccar devices cannot send tokens: beacons are admitted by id (trackers.accept_unknown_beacons)")
@@ -280,6 +306,7 @@ async def osmand(request: web.Request) -> web.Response:
         ping = ingest.validate("osmand", ping, now)
     except PingError as err:
         raise web.HTTPBadRequest(text=str(err)) from None
+    admit_pings(request, 1)
     result = await ingest.submit([ping], "osmand")
     return web.json_response({"received": 1, "stored": result.stored, "duplicates": result.duplicates})
 
@@ -492,6 +519,8 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     silence_task: list[asyncio.Task] = []
 
     async def on_startup(app: web.Application) -> None:
+        limits = app[LIMITS]  # the service may have set its own after create_app
+        app[FRAME_GATE] = Gate(limits.pending_frames, "frames", "limits.pending_frames", limits.retry_after_s)
         await app[INGEST].start()
         silence_task.append(asyncio.create_task(app[INGEST].watch_silence(trackers.silence_check_interval_s),
                                                 name="beacon-silence"))

@@ -62,3 +62,31 @@ def plate_search(raw: str) -> str:
     if not 1 <= len(plate) <= 10:
         raise web.HTTPBadRequest(text="plate: must have 1-10 letters or digits (separators ignored)")
     return plate
+
+
+class Saturated(Exception):
+    """The service holds as much work as it may (answered 429 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class Gate:
+    """A bound on work held in memory: frames received and not yet stored (each holds its body).
+    A request that would go over it is refused at once instead of queued without limit."""
+
+    def __init__(self, capacity: int, what: str, key: str, retry_after_s: int = 1) -> None:
+        self.capacity, self.what, self.key, self.retry_after_s = capacity, what, key, retry_after_s
+        self.busy = 0
+        self.refused = 0
+
+    def enter(self, n: int = 1) -> None:
+        if self.busy + n > self.capacity:
+            self.refused += 1
+            raise Saturated(f"busy: {self.busy} {self.what} waiting, the limit is {self.capacity} ({self.key}); "
+                            f"retry in {self.retry_after_s} s", self.retry_after_s)
+        self.busy += n
+
+    def leave(self, n: int = 1) -> None:
+        self.busy -= n

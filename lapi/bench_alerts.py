@@ -15,13 +15,9 @@ import asyncio
 import json
 import multiprocessing as mp
 import random
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 
@@ -70,6 +66,7 @@ async def _bench(url: str, rate: float, seconds: float, entries: int, seed: int)
     from lapi.reading.detector import Detection
     from lapi.reading.pipeline import PlateRead
     from lapi.store.db import Store
+    from lapi.store.tokens import TokenStore
     from lapi.watchlists import parse_entry
 
     rng = random.Random(seed)
@@ -79,6 +76,7 @@ async def _bench(url: str, rate: float, seconds: float, entries: int, seed: int)
     listed = [norm for norm, _ in realistic_plates(entries, rng)]
     await store.watchlists.import_entries([parse_entry({"plate": p, "list": "bench", "category": "stolen"})
                                            for p in listed])
+    token, _ = await TokenStore(store).create("bench-consumer", "consumer", note="lapi bench alerts")
     app = create_app(store, None)  # no frames are read: reads go straight to the store
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -88,7 +86,7 @@ async def _bench(url: str, rate: float, seconds: float, entries: int, seed: int)
     total = int(rate * seconds)
     ctx = mp.get_context("spawn")
     ready, done, (parent_end, child_end) = ctx.Event(), ctx.Event(), ctx.Pipe(duplex=False)
-    consumer = ctx.Process(target=_consumer, args=(f"ws://127.0.0.1:{port}/v1/alerts/ws", ready, done, child_end),
+    consumer = ctx.Process(target=_consumer, args=(f"ws://127.0.0.1:{port}/v1/alerts/ws?token={token}", ready, done, child_end),
                            daemon=True)
     consumer.start()
     loop = asyncio.get_running_loop()
@@ -152,33 +150,12 @@ def bench_alerts(rate: float = 200, seconds: float = 10, entries: int = 10000, d
                  seed: int = 7) -> dict[str, Any]:
     """Run the bench on a scratch database (created and dropped on ``database_url``'s server, or an
     embedded server when None); returns the figures."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from lapi.store.scratch import scratch_database
 
     if rate <= 0 or seconds <= 0 or entries < 1:
         raise ValueError("rate and seconds must be > 0, entries >= 1")
-    tmp = embedded = None
-    if database_url is None:
-        from lapi.store.embedded import EmbeddedPostgres
-
-        tmp = Path(tempfile.mkdtemp(prefix="lapi-bench-pg-"))
-        embedded = EmbeddedPostgres(tmp, delete_on_stop=True)
-        database_url = embedded.url
-    name = f"lapi_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = make_conninfo(**{**conninfo_to_dict(database_url), "dbname": name})
-            return asyncio.run(_bench(url, rate, seconds, entries, seed))
-        finally:
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_database(database_url) as url:
+        return asyncio.run(_bench(url, rate, seconds, entries, seed))
 
 
 def format_report(r: dict[str, Any]) -> str:

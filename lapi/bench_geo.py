@@ -17,50 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from geo.convoys import ConvoyRules, score_candidates
 from geo.routes import POINT_DETAIL, RouteRules, route_from_track
 from geo.scenarios import A26_A16_TO_SANGATTE, CAMERA_RATES_PER_H, cameras, corridor_traffic, drive
+from lapi.store.scratch import scratch_database
 
 BENCH_PLATE = "GV073KP"
-
-
-@contextmanager
-def scratch_database(database_url: str | None) -> Iterator[str]:
-    """A new empty database on ``database_url``'s server (or an embedded one), dropped on exit."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
-    tmp = embedded = None
-    if database_url is None:
-        from lapi.store.embedded import EmbeddedPostgres
-
-        tmp = Path(tempfile.mkdtemp(prefix="lapi-bench-pg-"))
-        embedded = EmbeddedPostgres(tmp, delete_on_stop=True)
-        database_url = embedded.url
-    name = f"lapi_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_conninfo(**{**conninfo_to_dict(database_url), "dbname": name})
-        finally:
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 async def _open_store(url: str):

@@ -139,7 +139,7 @@ async def _bench(url: str, video: Path, truths: list[FrameTruth], vehicles: Sequ
 
 def run_pass_bench(database_url: str | None = None, seed: int = 5) -> dict[str, Any]:
     """Render the video, read it as a camera's source into a scratch database, score it."""
-    from lapi.bench_geo import scratch_database
+    from lapi.store.scratch import scratch_database
     from lapi.synth_video import render_frames, write_video
 
     frames, truths = render_frames(DEFAULT_VEHICLES, seed=seed)

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 
 from lapi.boxes import Box, iou
+from lapi.plates import edit_distance
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead, PlateReader
 
@@ -35,16 +36,6 @@ class ImageScore:
     end_to_end: bool
     char_accuracy: float
     ms: float
-
-
-def edit_distance(a: str, b: str) -> int:
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
 
 
 def best_read(reads: list[PlateRead]) -> PlateRead | None:

@@ -32,3 +32,14 @@ def is_plausible_plate(norm: str) -> bool:
     regulated database with noise and could never match a watchlist entry.
     """
     return MIN_PLATE_CHARS <= len(norm) <= MAX_PLATE_CHARS
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions all cost 1)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]

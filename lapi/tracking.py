@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from lapi.plates import edit_distance
+
 
 class HasBox(Protocol):
     x: int
@@ -67,13 +69,7 @@ def text_similarity(a: str, b: str) -> float:
     characters hidden ("EH561" against "EH561ZR"), low for unrelated plates."""
     if not a or not b:
         return 0.0
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return 1.0 - prev[-1] / max(len(a), len(b))
+    return 1.0 - edit_distance(a, b) / max(len(a), len(b))
 
 
 def text_overlap(a: str, b: str) -> float:

@@ -13,11 +13,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
-import shutil
 import statistics
-import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -133,28 +130,7 @@ async def _bench(url: str, devices: int, pings: int, per_packet: int) -> dict[st
 
 def run_bench(devices: int, pings: int, per_packet: int = 25, database_url: str | None = None) -> dict[str, Any]:
     """Run the bench on a scratch database; returns the figures."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+    from lapi.store.scratch import scratch_database
 
-    tmp = embedded = None
-    if database_url is None:
-        from lapi.store.embedded import EmbeddedPostgres
-
-        tmp = Path(tempfile.mkdtemp(prefix="lapi-bench-pg-"))
-        embedded = EmbeddedPostgres(tmp, delete_on_stop=True)
-        database_url = embedded.url
-    name = f"lapi_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = make_conninfo(**{**conninfo_to_dict(database_url), "dbname": name})
-            return asyncio.run(_bench(url, devices, pings, per_packet))
-        finally:
-            with psycopg.connect(database_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with scratch_database(database_url) as url:
+        return asyncio.run(_bench(url, devices, pings, per_packet))

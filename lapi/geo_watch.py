@@ -23,6 +23,7 @@ zone enter/exit is judged afresh from the next observation.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import defaultdict
@@ -215,7 +216,7 @@ class GeoWatch:
         if approach is None:
             return
         for kind, zone in v.zones.update(approach, self.rules):
-            self.publish(self._zone_alert(kind, zone, approach, v, reason))
+            await self._emit(self._zone_alert(kind, zone, approach, v, reason))
 
     async def _history(self, plate: str | None, beacon_id: str | None, before: datetime) -> list[Observation]:
         start = before - self.rules.recent
@@ -225,6 +226,12 @@ class GeoWatch:
             rows = [{"kind": "ping", "time": r["fix_time"], "lat": r["lat"], "lon": r["lon"], "beacon_id": beacon_id,
                      "speed_kmh": r["speed_kmh"]} for r in await self.store.pings(beacon_id, start, before)]
         return observations_from_track(rows)[0]
+
+    async def _emit(self, alert: dict[str, Any]) -> None:
+        """Hand an alert to ``publish`` (the durable outbox in the service; may be a plain callable)."""
+        result = self.publish(alert)
+        if inspect.isawaitable(result):
+            await result
 
     def _zone_alert(self, kind: str, zone: ZoneApproach, approach, v: _Vehicle, reason: str) -> dict[str, Any]:
         alert = {"type": kind, "zone": zone.zone, "plate_norm": v.plate_norm, "beacon_id": v.beacon_id,
@@ -277,6 +284,6 @@ class GeoWatch:
                 alert = {"type": "cotravel", "plate_norm": plate, "companion": c.plate, "k": rules.k,
                          "dt_s": rules.dt.total_seconds(), "window_s": window.total_seconds(), **found}
                 log.info("geo cotravel: %s with %s at %d cameras (score %.1f)", c.plate, plate, c.cameras, c.score)
-                self.publish(alert)
+                await self._emit(alert)
                 alerts.append(alert)
         return alerts

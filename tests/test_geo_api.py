@@ -276,6 +276,20 @@ async def test_beacon_car_closing_on_calais_alerts_on_the_websocket_then_enters(
     assert approach["plate_norm"] == PLATE and approach["beacon_id"] == "B-CAL" and approach["reason"] == "beacon"
     assert approach["distance_m"] <= 10_000 and 0 < approach["eta_s"] <= 1200 and approach["closing"] is True
     assert approach["time"] < enter["time"]
+    # durable: both are outbox alerts, so a consumer that was offline gets them on reconnecting
+    assert 0 < approach["alert_id"] < enter["alert_id"]
+    async with aiohttp.ClientSession(headers=svc.auth) as http:
+        async with http.ws_connect(f"{svc.url}/v1/alerts/ws", params={"after": "0", "category": "approach,zone_enter"}) as ws:
+            replayed = []
+            while len(replayed) < 3:
+                try:
+                    msg = await ws.receive(timeout=3)
+                except asyncio.TimeoutError:
+                    break
+                replayed.append(json.loads(msg.data))
+    replayed = [a for a in replayed if a["type"] != "hello"]
+    assert [(a["alert_id"], a["type"]) for a in replayed] == [(approach["alert_id"], "approach"),
+                                                             (enter["alert_id"], "zone_enter")]
 
 
 async def test_watched_plate_read_by_cameras_raises_an_approach_alert(geo_app, reader, fixture_frame):

@@ -28,6 +28,7 @@ from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rule
 from lapi.store.beacons import BeaconStore
 from lapi.store.db import Store
 from lapi.store.geo import MAX_TARGET_PASSAGES, GeoStore
+from lapi.store.outbox import enqueue_alert
 from trackers.pings import PingError, parse_time
 
 ROUTE_LIMIT = 100_000
@@ -207,7 +208,12 @@ def add_geo_routes(app: web.Application) -> None:
         svc.store, svc.beacons = app[STORE], app[BEACONS]
         svc.geo = GeoStore(svc.store)
         svc.watchlist = WatchlistCache(svc.store)
-        svc.watch = GeoWatch(svc.settings, svc.zones, svc.store, svc.beacons, app[HUB].publish, svc.watchlist.watched)
+        store = svc.store
+
+        async def publish(alert: dict) -> None:  # through the outbox: feeds, webhooks and MQTT, durably
+            await enqueue_alert(store, alert)
+
+        svc.watch = GeoWatch(svc.settings, svc.zones, svc.store, svc.beacons, publish, svc.watchlist.watched)
         await svc.watch.start(app[HUB])
         app[INGEST].listeners.append(svc.watch.on_pings)
 

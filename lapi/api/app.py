@@ -32,7 +32,7 @@ from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.plates import normalise_plate
 from lapi.reading.pipeline import ImageDecodeError, PlateReader
 from lapi.store.beacons import BeaconStore
-from lapi.store.db import Conflict, NotFound, Store
+from lapi.store.db import Conflict, FrameSeen, NotFound, Store
 from lapi.store.audit import AuditLog
 from lapi.store.tokens import TokenStore
 from trackers.ingest import PingIngest
@@ -221,16 +221,31 @@ async def post_frame(request: web.Request) -> web.Response:
                 _query_float(request, "heading", 0, 360))
     store = request.app[STORE]
     await store.get_camera(camera_id)  # 404 before the frame is read
+    key = _frame_key(request)
+    if key is not None and (seen := await store.frame_replay(camera_id, key)) is not None:
+        return _replayed(seen)  # a retry of a frame already stored: its original reads, nothing stored
     gate = request.app[FRAME_GATE]
     gate.enter()  # 429 when limits.pending_frames frames are already held: the body is not read
     try:
-        return await _read_and_store(request, camera_id, captured_at, position)
+        return await _read_and_store(request, camera_id, captured_at, position, key)
     finally:
         gate.leave()
 
 
+def _frame_key(request: web.Request) -> str | None:
+    """The camera's name for this frame (``Idempotency-Key`` header or ``frame_id``), if it gives one."""
+    key = request.headers.get("Idempotency-Key") or request.query.get("frame_id") or None
+    if key is not None and (len(key) > 200 or not key.isprintable()):
+        raise web.HTTPBadRequest(text="Idempotency-Key / frame_id: at most 200 printable characters")
+    return key
+
+
+def _replayed(seen: dict[str, Any]) -> web.Response:
+    return web.json_response({**seen, "reading_ms": 0.0, "replayed": True}, dumps=_dumps)
+
+
 async def _read_and_store(request: web.Request, camera_id: str, captured_at: datetime,
-                          position: tuple[float | None, float | None, float | None]) -> web.Response:
+                          position: tuple[float | None, float | None, float | None], key: str | None) -> web.Response:
     store = request.app[STORE]
     body = await request.read()
     check_image_size(body, request.app[LIMITS])
@@ -242,8 +257,14 @@ async def _read_and_store(request: web.Request, camera_id: str, captured_at: dat
     from lapi.api.video_routes import is_tracked, tracked_frame
 
     if is_tracked(request, camera_id):  # its reads are stored under vehicle passes; the pass is alerted
-        return await tracked_frame(request, camera_id, captured_at, reads, ms, position)
-    stored = await store.store_reads(camera_id, captured_at, reads, position)
+        response = await tracked_frame(request, camera_id, captured_at, reads, ms, position)
+        if key is not None and reads:  # recorded just after the pass commit (not in it: see docs/security.md)
+            await store.remember_frame(camera_id, key, captured_at, [r["id"] for r in json.loads(response.body)["reads"]])
+        return response
+    try:
+        stored = await store.store_reads(camera_id, captured_at, reads, position, key)
+    except FrameSeen:  # the same frame sent twice at once: the other request stored it
+        return _replayed(await store.frame_replay(camera_id, key or ""))
     alerts = [hit.alert for s in stored for hit in s.hits]  # the outbox feed publishes them, in id order
     return web.json_response({
         "camera_id": camera_id, "captured_at": captured_at.isoformat(), "reading_ms": round(ms, 1),

@@ -66,6 +66,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _q("lat", "camera latitude if mobile", schema={"type": "number"}),
                     _q("lon", "camera longitude if mobile", schema={"type": "number"}),
                     _q("heading", "camera heading, degrees", schema={"type": "number"}),
+                    _q("frame_id", "the camera's name for this frame (or the Idempotency-Key header): a retry "
+                       "with the same one stores nothing and gets the original reads back (replayed: true)"),
+                    {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                     "description": "same as frame_id"},
                 ], body={"image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                          "image/png": {"schema": {"type": "string", "format": "binary"}}},
                 errors=("400", "404", "413", "415"))},

@@ -35,7 +35,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                                    "plate_norm": _STR, "camera_id": _STR}),
     "FrameResult": _obj({"camera_id": _STR, "captured_at": _TIME, "reading_ms": _NUM,
                          "reads": {"type": "array", "items": _ref("Read")},
-                         "hits": {"type": "array", "items": _ref("Alert")}}),
+                         "hits": {"type": "array", "items": _ref("Alert")}}, {"replayed": _BOOL}),
     "PingResult": _obj({"received": _INT, "stored": {"type": ["integer", "null"]},
                         "duplicates": {"type": ["integer", "null"]}}),
     "Sighting": _obj({"id": _INT, "read_at": _TIME, "camera_id": _STR, "plate_text": _STR, "plate_norm": _STR,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -36,6 +37,14 @@ from trackers.pings import Ping
 
 CAMERA_CACHE_S = 30.0
 HIT_STATUSES = ("new", "confirmed", "rejected")
+
+
+class FrameSeen(Exception):
+    """A frame key this camera already used: the frame was stored before (a retry)."""
+
+    def __init__(self, camera_id: str, key: str) -> None:
+        super().__init__(f"frame {key!r} of camera {camera_id!r} was already stored")
+        self.camera_id, self.key = camera_id, key
 
 
 @dataclass(frozen=True)
@@ -175,14 +184,53 @@ class Store:
 
     # reads and hits --------------------------------------------------------------------------
     async def store_reads(self, camera_id: str, read_at: datetime, reads: list[PlateRead],
-                          position: tuple[float | None, float | None, float | None] = (None, None, None)) -> list[StoredRead]:
+                          position: tuple[float | None, float | None, float | None] = (None, None, None),
+                          key: str | None = None) -> list[StoredRead]:
         """Store a frame's reads, match them against the watchlists in force at ``read_at`` and
-        record each hit with its outbox alert, atomically (see :mod:`lapi.store.frames`)."""
+        record each hit with its outbox alert, atomically (see :mod:`lapi.store.frames`).  ``key``:
+        the camera's frame key, stored in the same statement; a key already stored raises
+        :class:`FrameSeen` (nothing is stored twice: see :meth:`frame_replay`)."""
         camera = await self.get_camera(camera_id)
         if not reads:
             return []
         matches = [self.watchlists.match(read.plate_norm, read_at) for read in reads]
-        return await self.frames.write(Frame(camera, read_at, list(reads), matches, position))
+        try:
+            return await self.frames.write(Frame(camera, read_at, list(reads), matches, position, key))
+        except psycopg.errors.UniqueViolation as err:
+            if err.diag.table_name == "frame_keys":
+                raise FrameSeen(camera_id, key or "") from None
+            raise
+
+    async def remember_frame(self, camera_id: str, key: str, read_at: datetime, read_ids: list[int]) -> None:
+        """Record a frame key after its reads were stored by another path (tracked cameras' passes)."""
+        async with self.pool.connection() as conn:
+            await conn.execute("INSERT INTO frame_keys (camera_id, frame_key, read_at, read_ids) VALUES (%s, %s, %s, %s)"
+                               " ON CONFLICT DO NOTHING", (camera_id, key, read_at, read_ids))
+
+    async def frame_replay(self, camera_id: str, key: str) -> dict[str, Any] | None:
+        """What a keyed frame stored, as :func:`frame_answer` gives it back; None for a new key."""
+        async with self.pool.connection() as conn:
+            cur = await conn.execute("SELECT read_at, read_ids FROM frame_keys WHERE camera_id = %s AND frame_key = %s",
+                                     (camera_id, key))
+            row = await cur.fetchone()
+            if row is None:
+                return None
+            read_at, read_ids = row
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                "SELECT id, plate_text AS text, plate_norm, country, plate_format, confidence, char_confidences,"
+                " json_build_object('x', box_x, 'y', box_y, 'w', box_w, 'h', box_h) AS box, detector_score,"
+                " pass_id FROM plate_reads WHERE read_at = %s AND id = ANY(%s) ORDER BY id", (read_at, read_ids))
+            reads = await cur.fetchall()
+            await cur.execute(
+                "SELECT h.read_id, h.id AS hit_id, o.id AS alert_id, o.payload FROM hits h"
+                " LEFT JOIN alert_outbox o ON o.hit_id = h.id WHERE h.read_at = %s AND h.read_id = ANY(%s)"
+                " ORDER BY h.id", (read_at, read_ids))
+            hits = await cur.fetchall()
+        for read in reads:
+            read["hits"] = [h["hit_id"] for h in hits if h["read_id"] == read["id"]]
+        return {"camera_id": camera_id, "captured_at": read_at, "reads": reads,
+                "hits": [alert_message(h["alert_id"], h["payload"]) for h in hits if h["alert_id"] is not None]}
 
     # alerts and hits ---------------------------------------------------------------------------
     async def last_alert_id(self) -> int:

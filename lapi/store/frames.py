@@ -37,6 +37,7 @@ _READ_COLUMNS = ("read_at, camera_id, plate_text, plate_norm, country, plate_for
                  " box_x, box_y, box_w, box_h, detector_score, crop_jpeg, lat, lon, heading")
 _READ_ROW = "(" + ", ".join(["%s"] * 17) + ")"
 _HIT_ROW = "(%s::int, %s::int, %s::bigint, %s::text, %s::text, %s::numeric, %s::text, %s::text, %s::smallint, %s::jsonb)"
+_KEY_ROW = "(%s::text, %s::text, %s::timestamptz, %s::int, %s::int)"
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Frame:
     reads: list[PlateRead]
     matches: list[list[Match]]  # per read, best first
     position: tuple[float | None, float | None, float | None]
+    key: str | None = None  # the camera's frame key: stored with the reads, unique per camera (migration 0006)
     result: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -59,8 +61,11 @@ def frames_statement(frames: list[Frame], token: str) -> tuple[str, list[Any]]:
     """
     params: list[Any] = []
     hit_rows: list[list[Any]] = []
+    key_rows: list[list[Any]] = []
     ord_ = 0
     for f in frames:
+        if f.key is not None:
+            key_rows.append([f.camera.id, f.key, f.read_at, ord_, ord_ + len(f.reads)])
         lat, lon, heading = f.position
         for read, found in zip(f.reads, f.matches):
             params += [f.read_at, f.camera.id, read.text, read.plate_norm, read.country, read.format_name,
@@ -74,15 +79,27 @@ def frames_statement(frames: list[Frame], token: str) -> tuple[str, list[Any]]:
             ord_ += 1
     reads_sql = (f"INSERT INTO plate_reads ({_READ_COLUMNS}) VALUES {', '.join([_READ_ROW] * ord_)}"
                  " RETURNING id, read_at, camera_id, plate_norm, confidence")
-    if not hit_rows:
+    keys_sql = ""
+    if key_rows:  # each keyed frame's key with its read ids; a key seen before fails the statement
+        keys_sql = (f" kv (camera_id, frame_key, read_at, lo, hi) AS (VALUES {', '.join([_KEY_ROW] * len(key_rows))}),"
+                    " k AS (INSERT INTO frame_keys (camera_id, frame_key, read_at, read_ids)"
+                    "  SELECT kv.camera_id, kv.frame_key, kv.read_at,"
+                    "   ARRAY(SELECT id FROM ro WHERE ord >= kv.lo AND ord < kv.hi ORDER BY id) FROM kv),")
+        for row in key_rows:
+            params += row
+    if not hit_rows and not key_rows:
         return (f"WITH r AS ({reads_sql}) SELECT 'read', id, NULL::bigint, NULL::bigint, NULL::jsonb FROM r"
                 " ORDER BY id"), params
+    if not hit_rows:
+        return (f"WITH r AS ({reads_sql}), ro AS (SELECT r.*, (row_number() OVER (ORDER BY id) - 1)::int AS ord FROM r),"
+                f"{keys_sql.rstrip(',')} SELECT 'read', id, NULL::bigint, NULL::bigint, NULL::jsonb FROM ro ORDER BY id"), params
     for row in hit_rows:
         params += row
     params += [ALERT_LOCK, token]
     sql = (
         f"WITH r AS ({reads_sql}),"
         " ro AS (SELECT r.*, (row_number() OVER (ORDER BY id) - 1)::int AS ord FROM r),"
+        f"{keys_sql}"
         " hv (ord, rank, entry_id, list_name, match_type, cost, pattern, category, priority, payload) AS"
         f" (VALUES {', '.join([_HIT_ROW] * len(hit_rows))}),"
         " h AS (INSERT INTO hits (read_id, read_at, camera_id, plate_norm, entry_id, list_name, match_type, cost,"

@@ -77,6 +77,7 @@ class RetentionJob:
         now = now or datetime.now(timezone.utc)
         non_hit_cut, hit_cut = self.rules.cutoffs(now)
         total = Erased()
+        frame_keys = 0
         async with self.store.pool.connection() as conn:
             cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (JOB_LOCK,))
             if not (await cur.fetchone())[0]:
@@ -93,6 +94,8 @@ class RetentionJob:
                         start, end = day_bounds(day)
                         total.add(await self._erase(conn, start, min(end, max(non_hit_cut, hit_cut)), now,
                                                     partition if fate == "drop" else None, day))
+                cur = await conn.execute("DELETE FROM frame_keys WHERE read_at < %s", (max(non_hit_cut, hit_cut),))
+                frame_keys = cur.rowcount  # retry keys: no data in them, no use once their reads may be gone
             finally:
                 await conn.execute("SELECT pg_advisory_unlock(%s)", (JOB_LOCK,))
         if total.anything:
@@ -100,7 +103,7 @@ class RetentionJob:
                      ", ".join(total.partitions_dropped) or "none")
         return {"at": now.isoformat(), "non_hit_cutoff": non_hit_cut.isoformat(), "hit_cutoff": hit_cut.isoformat(),
                 "rules": {"non_hit_reads": describe(self.rules.non_hit), "hit_reads": describe(self.rules.hit)},
-                **total.counts(), "partitions_dropped": total.partitions_dropped}
+                **total.counts(), "partitions_dropped": total.partitions_dropped, "frame_keys": frame_keys}
 
     async def _partitions(self, conn: AsyncConnection) -> list[tuple[date, str]]:
         cur = await conn.execute(

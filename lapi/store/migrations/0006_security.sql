@@ -90,3 +90,18 @@ CREATE TRIGGER alert_outbox_append_only BEFORE UPDATE OR DELETE ON alert_outbox
     FOR EACH ROW EXECUTE FUNCTION lapi_append_only_but_retention();
 CREATE INDEX hits_pass ON hits (pass_id) WHERE pass_id IS NOT NULL;
 CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);
+
+-- Idempotent frames: a camera may name each frame (Idempotency-Key header or frame_id parameter).
+-- The key is written by the statement that stores the frame's reads (lapi/store/frames.py), so a
+-- frame is stored with its key or not at all; a retry after a lost answer meets the key, stores
+-- nothing and gets the original reads back.  Pings need no such table: (beacon_id, fix_time) is
+-- their primary key, a resent fix is a duplicate.
+CREATE TABLE frame_keys (
+    camera_id   text NOT NULL,
+    frame_key   text NOT NULL CHECK (frame_key <> '' AND length(frame_key) <= 200),
+    read_at     timestamptz NOT NULL,
+    read_ids    bigint[] NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (camera_id, frame_key)
+);
+CREATE INDEX frame_keys_read_at ON frame_keys (read_at);

@@ -147,7 +147,7 @@ def cmd_push(args: argparse.Namespace) -> None:
 
 
 def cmd_sightings(args: argparse.Namespace) -> None:
-    params = {k: v for k, v in (("from", args.start), ("to", args.end)) if v}
+    params = {k: v for k, v in (("from", args.start), ("to", args.end), ("procedure", args.procedure)) if v}
     _print(asyncio.run(_request("GET", f"{args.url}/v1/vehicles/{args.plate}/sightings", params=params)))
 
 
@@ -176,7 +176,7 @@ def cmd_fittings(args: argparse.Namespace) -> None:
 
 
 def cmd_track(args: argparse.Namespace) -> None:
-    params = {k: v for k, v in (("from", args.start), ("to", args.end)) if v}
+    params = {k: v for k, v in (("from", args.start), ("to", args.end), ("procedure", args.procedure)) if v}
     _print(asyncio.run(_request("GET", f"{args.url}/v1/vehicles/{args.plate}/track", params=params)))
 
 
@@ -360,6 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plate")
     p.add_argument("--from", dest="start")
     p.add_argument("--to", dest="end")
+    p.add_argument("--procedure", help="procedure reference: without one, only reads that produced a hit")
     client(p)
     p.set_defaults(func=cmd_sightings)
 
@@ -402,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("plate")
     p.add_argument("--from", dest="start", help="default: 24 hours ago")
     p.add_argument("--to", dest="end")
+    p.add_argument("--procedure", help="procedure reference: without one, only sightings that produced a hit")
     client(p)
     p.set_defaults(func=cmd_track)
 

@@ -171,6 +171,8 @@ async def test_acknowledged_writes_survive_sigkill_exactly_once(database_url, tm
         service.stop()
         log.close()
 
+    # no admin token in this database: each start said how to make the first one
+    assert (tmp_path / "serve.log").read_text().count("lapi token create --role admin") == service.starts
     with psycopg.connect(database_url) as conn:
         keys = dict(conn.execute("SELECT frame_key, read_ids FROM frame_keys").fetchall())
         reads = conn.execute("SELECT id, read_at FROM plate_reads").fetchall()

@@ -118,13 +118,19 @@ async def test_the_job_erases_by_class_drops_whole_days_and_keeps_held_reads(sto
     await holds.hold_reads("PV 2026/12", [r["hit_60"]["id"]], NOW - timedelta(days=1), "", agent)  # expired
     (released,) = await holds.hold_reads("PV 2026/13", [r["released"]["id"]], NOW + timedelta(days=10), "", agent)
     await holds.release(released["id"], agent)
+    async with store.pool.connection() as conn:  # geo-rule alerts (no hit behind them): an old one, a recent one
+        for days in (40, 20):
+            await conn.execute("INSERT INTO alert_outbox (list_name, category, camera_id, priority, payload, created_at)"
+                               " VALUES ('', 'approach', '', 1, '{\"type\": \"approach\"}', %s)",
+                               (NOW - timedelta(days=days),))
 
     report = await RetentionJob(store, RULES).run(NOW)
 
     kept = {"held_read", "hit_20", "plate_held", "fresh"}
     assert await remaining(store) == {r[k]["id"] for k in kept}
     assert (report["non_hit_reads"], report["hit_reads"]) == (4, 2)
-    assert (report["hits"], report["alerts"], report["passes"]) == (2, 2, 1)
+    assert (report["hits"], report["alerts"], report["passes"]) == (2, 3, 1)
+    assert await count(store, "SELECT count(*) FROM alert_outbox WHERE hit_id IS NULL") == 1
     assert sorted(report["partitions_dropped"]) == [f"plate_reads_p{day(60):%Y%m%d}", f"plate_reads_p{day(40):%Y%m%d}"]
     parts = set(await _partitions(store))
     assert f"plate_reads_p{day(35):%Y%m%d}" in parts and f"plate_reads_p{day(40):%Y%m%d}" not in parts
@@ -136,7 +142,7 @@ async def test_the_job_erases_by_class_drops_whole_days_and_keeps_held_reads(sto
                        r["old_hit"]["hits"] + r["hit_60"]["hits"]) == 0
     assert await count(store, "SELECT count(*) FROM passes") == 0
     erasures = [row for row in await _audit(store) if row[0] == "erasure"]
-    assert sum(row[1] for row in erasures) == 6
+    assert sum(row[1] for row in erasures) == 6 + 1  # reads, and the geo-rule alert
     assert {json.dumps(row[2]["counts"], sort_keys=True) for row in erasures} >= {
         json.dumps({"non_hit_reads": 1, "hit_reads": 1, "hits": 1, "alerts": 1, "passes": 1}, sort_keys=True)}
     assert all(row[3] == "retention-job" and row[4] == "system" for row in erasures)

@@ -94,6 +94,7 @@ class RetentionJob:
                         start, end = day_bounds(day)
                         total.add(await self._erase(conn, start, min(end, max(non_hit_cut, hit_cut)), now,
                                                     partition if fate == "drop" else None, day))
+                total.add(await self._erase_rule_alerts(conn, now))
                 cur = await conn.execute("DELETE FROM frame_keys WHERE read_at < %s", (max(non_hit_cut, hit_cut),))
                 frame_keys = cur.rowcount  # retry keys: no data in them, no use once their reads may be gone
             finally:
@@ -168,6 +169,25 @@ class RetentionJob:
                      "counts": erased.counts()}, doomed), conn=conn)
         if whole and day is not None:
             self.store.partitions.forget("plate_reads", day)
+        return erased
+
+    async def _erase_rule_alerts(self, conn: AsyncConnection, now: datetime) -> Erased:
+        """Alerts raised by the geo rules (approach, zones, co-travel: no hit behind them) carry plates
+        and positions too; they go after the hit retention, with their deliveries, logged."""
+        hit_cut = self.rules.cutoffs(now)[1]
+        erased = Erased()
+        async with conn.transaction():
+            await conn.execute("SELECT set_config('lapi.erasure', 'retention', true)")
+            cur = await conn.execute(
+                "WITH a AS (SELECT id FROM alert_outbox WHERE hit_id IS NULL AND revises_hit_id IS NULL"
+                "  AND created_at < %s),"
+                " d AS (DELETE FROM alert_deliveries WHERE alert_id IN (SELECT id FROM a))"
+                " DELETE FROM alert_outbox WHERE id IN (SELECT id FROM a)", (hit_cut,))
+            erased.alerts = cur.rowcount
+            if erased.alerts:
+                await self.audit.record(AuditEntry(
+                    PRINCIPAL, "system", "erasure", "retention",
+                    {"rule_alerts_before": hit_cut.isoformat(), "counts": erased.counts()}, erased.alerts), conn=conn)
         return erased
 
     async def run_periodically(self, every: timedelta, first_after: timedelta = timedelta(seconds=30)) -> None:

@@ -97,8 +97,10 @@ class PassRecorder:
         return cam
 
     async def submit(self, camera_id: str, read_at: datetime, reads: list[PlateRead],
-                     position: tuple[float | None, float | None, float | None] = (None, None, None)) -> PassFrameResult:
-        """Track, store, match and alert one frame of a tracked camera."""
+                     position: tuple[float | None, float | None, float | None] = (None, None, None),
+                     key: str | None = None) -> PassFrameResult:
+        """Track, store, match and alert one frame of a tracked camera (``key``: the camera's frame key,
+        committed with the frame's reads so a retry after a lost answer stores nothing twice)."""
         camera = await self.store.get_camera(camera_id)
         cam = self._camera(camera_id)
         async with cam.lock:
@@ -126,7 +128,7 @@ class PassRecorder:
             if not writes:  # an empty road: nothing to store
                 return PassFrameResult([], [], [], [])
             owners = [touched[track.id][0].record for track in update.assigned]
-            stored = await self.pass_store.write_frame(camera, read_at, list(reads), owners, writes, position)
+            stored = await self.pass_store.write_frame(camera, read_at, list(reads), owners, writes, position, key)
             for p, obs, c in fresh:
                 p.observations, p.consensus = obs, c
                 cam.passes[p.track.id] = p

@@ -78,3 +78,22 @@ async def test_stills_of_a_tracked_camera_make_one_pass_and_one_alert(tracked_se
         async with http.get(f"{base}/v1/openapi.json") as r:
             paths = json.loads(await r.text())["paths"]
         assert {"/v1/passes", "/v1/passes/{pass_id}", "/v1/cameras/{camera_id}/health"} <= set(paths)
+
+
+async def test_a_tracked_cameras_frame_sent_twice_joins_its_pass_once(tracked_service, store, fixture_frame):
+    """The frame key is committed with the pass's reads: a retry is replayed, the pass counts the frame once."""
+    body, plate = fixture_frame
+    base = tracked_service
+    params = {"camera_id": "cam-1", "captured_at": T0.isoformat(), "frame_id": "cam1-000007"}
+    async with aiohttp.ClientSession(headers={**base.auth(), "Content-Type": "image/jpeg"}) as http:
+        async with http.post(f"{base}/v1/frames", params=params, data=body) as r:
+            first = await r.json()
+        async with http.post(f"{base}/v1/frames", params=params, data=body) as r:
+            again = await r.json()
+    assert "replayed" not in first and again["replayed"] is True
+    assert [x["id"] for x in again["reads"]] == [x["id"] for x in first["reads"]] and len(first["reads"]) == 1
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*), min(frames) FROM passes")
+        assert await cur.fetchone() == (1, 1)
+        cur = await conn.execute("SELECT read_ids FROM frame_keys WHERE camera_id = 'cam-1' AND frame_key = 'cam1-000007'")
+        assert (await cur.fetchone())[0] == [first["reads"][0]["id"]]

@@ -257,10 +257,7 @@ async def _read_and_store(request: web.Request, camera_id: str, captured_at: dat
     from lapi.api.video_routes import is_tracked, tracked_frame
 
     if is_tracked(request, camera_id):  # its reads are stored under vehicle passes; the pass is alerted
-        response = await tracked_frame(request, camera_id, captured_at, reads, ms, position)
-        if key is not None and reads:  # recorded just after the pass commit (not in it: see docs/security.md)
-            await store.remember_frame(camera_id, key, captured_at, [r["id"] for r in json.loads(response.body)["reads"]])
-        return response
+        return await tracked_frame(request, camera_id, captured_at, reads, ms, position, key)
     try:
         stored = await store.store_reads(camera_id, captured_at, reads, position, key)
     except FrameSeen:  # the same frame sent twice at once: the other request stored it

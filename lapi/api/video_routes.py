@@ -35,9 +35,10 @@ def is_tracked(request: web.Request, camera_id: str) -> bool:
 
 
 async def tracked_frame(request: web.Request, camera_id: str, captured_at: datetime, reads: list, ms: float,
-                        position: tuple[float | None, float | None, float | None]) -> web.Response:
-    """POST /v1/frames for a tracked camera: reads stored under their passes, pass alerts returned."""
-    result = await request.app[PASSES].submit(camera_id, captured_at, reads, position)
+                        position: tuple[float | None, float | None, float | None], key: str | None = None) -> web.Response:
+    """POST /v1/frames for a tracked camera: reads stored under their passes, pass alerts returned.
+    ``key``: the camera's frame key, stored in the same transaction as the reads."""
+    result = await request.app[PASSES].submit(camera_id, captured_at, reads, position, key)
     return web.json_response({
         "camera_id": camera_id, "captured_at": captured_at.isoformat(), "reading_ms": round(ms, 1),
         "reads": [{"id": rid, **read.as_dict(), "pass_id": pid, "hits": []}

@@ -201,12 +201,6 @@ class Store:
                 raise FrameSeen(camera_id, key or "") from None
             raise
 
-    async def remember_frame(self, camera_id: str, key: str, read_at: datetime, read_ids: list[int]) -> None:
-        """Record a frame key after its reads were stored by another path (tracked cameras' passes)."""
-        async with self.pool.connection() as conn:
-            await conn.execute("INSERT INTO frame_keys (camera_id, frame_key, read_at, read_ids) VALUES (%s, %s, %s, %s)"
-                               " ON CONFLICT DO NOTHING", (camera_id, key, read_at, read_ids))
-
     async def frame_replay(self, camera_id: str, key: str) -> dict[str, Any] | None:
         """What a keyed frame stored, as :func:`frame_answer` gives it back; None for a new key."""
         async with self.pool.connection() as conn:

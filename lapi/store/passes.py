@@ -106,9 +106,11 @@ class PassStore:
 
     async def write_frame(self, camera: Camera, read_at: datetime, reads: list[PlateRead], owners: list[PassRecord],
                           writes: list[PassWrite],
-                          position: tuple[float | None, float | None, float | None] = (None, None, None)) -> StoredFrame:
+                          position: tuple[float | None, float | None, float | None] = (None, None, None),
+                          key: str | None = None) -> StoredFrame:
         """Store a tracked camera's frame: ``reads[i]`` belongs to the pass of ``owners[i]``; every
-        pass in ``writes`` gets its consensus, and is matched and alerted when ``match`` says so."""
+        pass in ``writes`` gets its consensus, and is matched and alerted when ``match`` says so.
+        ``key``: the camera's frame key, recorded in the same transaction as the reads."""
         store = self.store
         new_ids: dict[int, int] = {}       # id(record) -> pass id given now
         new_refs: dict[int, list[tuple[int, datetime]]] = {}
@@ -143,6 +145,10 @@ class PassStore:
                     read_ids = sorted(row[0] for row in await cur.fetchall())  # identity: in VALUES order
                     for owner, rid in zip(owners, read_ids):
                         new_refs.setdefault(id(owner), []).append((rid, read_at))
+                    if key is not None:
+                        await conn.execute("INSERT INTO frame_keys (camera_id, frame_key, read_at, read_ids)"
+                                           " VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                                           (camera.id, key, read_at, read_ids))
 
                 locked = False
                 for w in writes:

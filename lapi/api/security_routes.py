@@ -10,6 +10,7 @@ from aiohttp import web
 
 from lapi.api.access import ANALYSTS, CONSUMERS, DEVICES, allow, principal_of
 from lapi.api.audit import AUDIT, counted
+from lapi.api.params import query_int
 from lapi.plates import normalise_plate
 from lapi.retention import parse_procedure
 from lapi.store.audit import ACTIONS
@@ -31,19 +32,6 @@ def query_text(request: web.Request, name: str, max_len: int = 200) -> str | Non
     if len(raw) > max_len or not raw.isprintable():
         raise web.HTTPBadRequest(text=f"{name}: at most {max_len} printable characters")
     return raw
-
-
-def query_int(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: must be an integer, got {raw[:50]!r}") from None
-    if not lo <= value <= hi:
-        raise web.HTTPBadRequest(text=f"{name}: must be between {lo} and {hi}, got {value}")
-    return value
 
 
 def query_time(request: web.Request, name: str) -> datetime | None:

@@ -16,6 +16,7 @@ from aiohttp import web
 from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
+from lapi.api.params import query_int
 from lapi.passes import PassRecorder
 from lapi.video_config import StreamSettings, TrackingSettings
 
@@ -47,19 +48,6 @@ async def tracked_frame(request: web.Request, camera_id: str, captured_at: datet
     })
 
 
-def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise web.HTTPBadRequest(text=f"{name}: must be between {lo} and {hi}, got {value}")
-    return value
-
-
 def _time(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name, "")
     if not raw:
@@ -81,7 +69,7 @@ async def list_passes(request: web.Request) -> web.Response:
     restricted = hits_only(request)
     rows = await request.app[PASSES].pass_store.passes(
         request.query.get("camera_id") or None, request.query.get("plate") or None, start, end,
-        _int(request, "limit", 100, 1, 10000))
+        query_int(request, "limit", 100, 1, 10000))
     if restricted:  # passes that produced a hit only (the page may come back shorter than limit)
         rows = [row for row, hit in zip(rows, await _with_hits(request, [r["id"] for r in rows])) if hit]
     counted(request, len(rows))

@@ -16,6 +16,7 @@ from lapi.alerts import AlertFilter
 from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.audit import Disclosures, counted
 from lapi.api.app import HUB, STORE, _dumps, _json_body, bounded_body
+from lapi.api.params import query_int
 from lapi.delivery.dispatcher import delivery_states
 from lapi.delivery.feed import AlertFeed, AlertSubscription, FeedClosed
 from lapi.store.db import HIT_STATUSES
@@ -35,19 +36,6 @@ def _actor(request: web.Request, body: Any = None) -> str:
         raise web.HTTPBadRequest(text="by: not accepted: changes and decisions are recorded under the "
                                       "principal of the request's token")
     return principal_of(request).name
-
-
-def _int_param(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: must be an integer, got {raw!r}") from None
-    if not lo <= value <= hi:
-        raise web.HTTPBadRequest(text=f"{name}: must be between {lo} and {hi}, got {value}")
-    return value
 
 
 def _path_id(request: web.Request, name: str, what: str) -> int:
@@ -226,8 +214,8 @@ async def export_entries(request: web.Request) -> web.Response:
 @allow(*ANALYSTS, audit="consultation")
 async def watchlist_changes(request: web.Request) -> web.Response:
     rows = await request.app[STORE].watchlists.changes(
-        _list_query(request), _int_param(request, "entry_id", None, 1, 2 ** 63 - 1),
-        _int_param(request, "limit", 100, 1, 10000), _int_param(request, "before", None, 1, 2 ** 63 - 1))
+        _list_query(request), query_int(request, "entry_id", None, 1, 2 ** 63 - 1),
+        query_int(request, "limit", 100, 1, 10000), query_int(request, "before", None, 1, 2 ** 63 - 1))
     counted(request, len(rows))
     return _json({"changes": rows})
 
@@ -239,8 +227,8 @@ async def list_hits(request: web.Request) -> web.Response:
     status = request.query.get("status") or None
     if status is not None and status not in HIT_STATUSES:
         raise web.HTTPBadRequest(text=f"status: must be one of {', '.join(HIT_STATUSES)}, got {status!r}")
-    rows = await request.app[STORE].hits(status, _list_query(request), _int_param(request, "limit", 100, 1, 10000),
-                                         _int_param(request, "before", None, 1, 2 ** 63 - 1))
+    rows = await request.app[STORE].hits(status, _list_query(request), query_int(request, "limit", 100, 1, 10000),
+                                         query_int(request, "before", None, 1, 2 ** 63 - 1))
     counted(request, len(rows))
     return _json({"hits": [_with_crop(r) for r in rows]})
 
@@ -292,8 +280,8 @@ def feed_params(request: web.Request) -> tuple[AlertFilter, int | None]:
     """Filter (``list``, ``category``, ``camera``: repeated or comma-separated; ``min_priority``) and
     the alert id to resume after (``after``, else the SSE ``Last-Event-ID`` header; none: live only)."""
     flt = AlertFilter.of(_names(request, "list"), _names(request, "category"), _names(request, "camera"),
-                         _int_param(request, "min_priority", 1, 1, 5))
-    after = _int_param(request, "after", None, 0, 2 ** 63 - 1)
+                         query_int(request, "min_priority", 1, 1, 5))
+    after = query_int(request, "after", None, 0, 2 ** 63 - 1)
     if after is None and request.headers.get("Last-Event-ID"):
         raw = request.headers["Last-Event-ID"]
         if not raw.isdigit():
@@ -306,7 +294,7 @@ def feed_params(request: web.Request) -> tuple[AlertFilter, int | None]:
 async def list_alerts(request: web.Request) -> web.Response:
     """Outbox alerts after an id, oldest first: for consumers that poll instead of streaming."""
     flt, after = feed_params(request)
-    rows = await request.app[STORE].alerts_after(after or 0, flt, _int_param(request, "limit", 100, 1, 1000))
+    rows = await request.app[STORE].alerts_after(after or 0, flt, query_int(request, "limit", 100, 1, 1000))
     counted(request, len(rows), alert_ids=[rows[0]["alert_id"], rows[-1]["alert_id"]] if rows else [])
     return _json({"alerts": rows, "last_alert_id": rows[-1]["alert_id"] if rows else after})
 
@@ -388,7 +376,7 @@ async def list_deliveries(request: web.Request) -> web.Response:
     if state is not None and state not in ("pending", "delivered", "dead"):
         raise web.HTTPBadRequest(text=f"state: must be pending, delivered or dead, got {state!r}")
     rows = await delivery_states(request.app[STORE], request.query.get("destination") or None, state,
-                                 _int_param(request, "limit", 100, 1, 10000))
+                                 query_int(request, "limit", 100, 1, 10000))
     return _json({"deliveries": rows})
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -27,6 +26,7 @@ from lapi.api.audit import AUDIT, audit_middleware, counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
 from lapi.api.limits import Gate, Saturated, TooLarge, check_image_size, plate_search
 from lapi.api.openapi import openapi_document
+from lapi.api.params import query_float, query_time
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.plates import normalise_plate
@@ -103,29 +103,6 @@ async def error_middleware(request: web.Request, handler: Callable[[web.Request]
     except Exception:  # noqa: BLE001 - the server must keep serving
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal error (logged on the server)")
-
-
-def _query_time(request: web.Request, name: str, default: datetime) -> datetime:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return parse_time(raw, name)
-    except PingError as err:
-        raise web.HTTPBadRequest(text=str(err)) from None
-
-
-def _query_float(request: web.Request, name: str, lo: float, hi: float) -> float | None:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise web.HTTPBadRequest(text=f"{name}: must be between {lo:g} and {hi:g}, got {raw!r}")
-    return value
 
 
 async def bounded_body(request: web.Request) -> bytes:
@@ -211,14 +188,14 @@ async def post_frame(request: web.Request) -> web.Response:
     if not camera_id:
         raise web.HTTPBadRequest(text="camera_id: query parameter is required")
     now = datetime.now(timezone.utc)
-    captured_at = _query_time(request, "captured_at", now)
+    captured_at = query_time(request, "captured_at", now)
     if captured_at > now + timedelta(minutes=5):
         raise web.HTTPBadRequest(text=f"captured_at: is in the future ({captured_at.isoformat()})")
     if captured_at < request.app[RETENTION].rules.oldest_storable(now):
         raise web.HTTPBadRequest(text=f"captured_at: {captured_at.isoformat()} is older than the retention "
                                       "period ([retention]): such a read may not be stored")
-    position = (_query_float(request, "lat", -90, 90), _query_float(request, "lon", -180, 180),
-                _query_float(request, "heading", 0, 360))
+    position = (query_float(request, "lat", -90, 90), query_float(request, "lon", -180, 180),
+                query_float(request, "heading", 0, 360))
     store = request.app[STORE]
     await store.get_camera(camera_id)  # 404 before the frame is read
     key = _frame_key(request)
@@ -439,8 +416,8 @@ async def vehicle_track(request: web.Request) -> web.Response:
     """Camera sightings and fitted-beacon pings of one vehicle, merged in time order."""
     plate = _plate_query(request)
     now = datetime.now(timezone.utc)
-    start = _query_time(request, "from", now - timedelta(days=1))
-    end = _query_time(request, "to", now + timedelta(minutes=5))
+    start = query_time(request, "from", now - timedelta(days=1))
+    end = query_time(request, "to", now + timedelta(minutes=5))
     if end <= start:
         raise web.HTTPBadRequest(text="to: must be after from")
     try:
@@ -460,8 +437,8 @@ async def vehicle_track(request: web.Request) -> web.Response:
 async def sightings(request: web.Request) -> web.Response:
     plate = _plate_query(request)
     now = datetime.now(timezone.utc)
-    start = _query_time(request, "from", now - timedelta(days=30))
-    end = _query_time(request, "to", now + timedelta(minutes=5))
+    start = query_time(request, "from", now - timedelta(days=30))
+    end = query_time(request, "to", now + timedelta(minutes=5))
     if end <= start:
         raise web.HTTPBadRequest(text="to: must be after from")
     try:

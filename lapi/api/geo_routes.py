@@ -23,13 +23,13 @@ from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
 from lapi.api.limits import plate_search
+from lapi.api.params import query_time
 from lapi.config import GeoSettings
 from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rules
 from lapi.store.beacons import BeaconStore
 from lapi.store.db import Store
 from lapi.store.geo import MAX_TARGET_PASSAGES, GeoStore
 from lapi.store.outbox import enqueue_alert
-from trackers.pings import PingError, parse_time
 
 ROUTE_LIMIT = 100_000
 MAX_WINDOW = timedelta(days=31)
@@ -64,13 +64,10 @@ def _plate(request: web.Request) -> str:
 
 
 def _time(request: web.Request, names: tuple[str, ...], default: datetime) -> datetime:
+    """The first of ``names`` (a parameter and its alias) that is given."""
     for name in names:
-        raw = request.query.get(name)
-        if raw:
-            try:
-                return parse_time(raw, name)
-            except PingError as err:
-                raise web.HTTPBadRequest(text=str(err)) from None
+        if (at := query_time(request, name)) is not None:
+            return at
     return default
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
+
 from aiohttp import web
+
+from trackers.pings import PingError, parse_time
 
 
 def query_int(request: web.Request, name: str, default: int | None, lo: int, hi: int) -> int | None:
@@ -17,3 +22,28 @@ def query_int(request: web.Request, name: str, default: int | None, lo: int, hi:
     if not lo <= value <= hi:
         raise web.HTTPBadRequest(text=f"{name}: must be between {lo} and {hi}, got {value}")
     return value
+
+
+def query_float(request: web.Request, name: str, lo: float, hi: float) -> float | None:
+    """``?name=`` as a finite number in [lo, hi]; None when absent or empty."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or not lo <= value <= hi:
+        raise web.HTTPBadRequest(text=f"{name}: must be between {lo:g} and {hi:g}, got {raw!r}")
+    return value
+
+
+def query_time(request: web.Request, name: str, default: datetime | None = None) -> datetime | None:
+    """``?name=`` as an aware time (ISO 8601 or epoch seconds, as pings take it); ``default`` when absent or empty."""
+    raw = request.query.get(name)
+    if not raw:
+        return default
+    try:
+        return parse_time(raw, name)
+    except PingError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None

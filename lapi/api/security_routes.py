@@ -10,7 +10,7 @@ from aiohttp import web
 
 from lapi.api.access import ANALYSTS, CONSUMERS, DEVICES, allow, principal_of
 from lapi.api.audit import AUDIT, counted
-from lapi.api.params import query_int
+from lapi.api.params import query_int, query_time
 from lapi.plates import normalise_plate
 from lapi.retention import parse_procedure
 from lapi.store.audit import ACTIONS
@@ -32,16 +32,6 @@ def query_text(request: web.Request, name: str, max_len: int = 200) -> str | Non
     if len(raw) > max_len or not raw.isprintable():
         raise web.HTTPBadRequest(text=f"{name}: at most {max_len} printable characters")
     return raw
-
-
-def query_time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_time(raw, name)
-    except PingError as err:
-        raise web.HTTPBadRequest(text=str(err)) from None
 
 
 @allow("supervisor", audit="consultation")

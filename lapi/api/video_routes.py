@@ -16,7 +16,7 @@ from aiohttp import web
 from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
-from lapi.api.params import query_int
+from lapi.api.params import query_int, query_time
 from lapi.passes import PassRecorder
 from lapi.video_config import StreamSettings, TrackingSettings
 
@@ -48,22 +48,10 @@ async def tracked_frame(request: web.Request, camera_id: str, captured_at: datet
     })
 
 
-def _time(request: web.Request, name: str) -> datetime | None:
-    raw = request.query.get(name, "")
-    if not raw:
-        return None
-    from trackers.pings import PingError, parse_time
-
-    try:
-        return parse_time(raw, name)
-    except PingError as err:
-        raise web.HTTPBadRequest(text=str(err)) from None
-
-
 @allow(*ANALYSTS, audit="consultation")
 async def list_passes(request: web.Request) -> web.Response:
     """Vehicle passes, newest first: ?camera_id=&plate=&from=&to=&limit="""
-    start, end = _time(request, "from"), _time(request, "to")
+    start, end = query_time(request, "from"), query_time(request, "to")
     if start is not None and end is not None and end <= start:
         raise web.HTTPBadRequest(text="to: must be after from")
     restricted = hits_only(request)

@@ -186,12 +186,7 @@ def parse_trackers(raw: Any) -> TrackerSettings:
     """``[trackers]`` -> :class:`TrackerSettings`; every error names the key."""
     if not isinstance(raw, dict):
         raise ConfigError("trackers: must be a table")
-    for k, v in raw.items():
-        if k not in _TRACKER_KEYS:
-            raise ConfigError(f"trackers.{k}: unknown key (known: {', '.join(_TRACKER_KEYS)})")
-        _check_type(f"trackers.{k}", v, _TRACKER_KEYS[k])
-        if k in _TRACKER_RANGES:
-            _range(f"trackers.{k}", v, *_TRACKER_RANGES[k])
+    _check_table("trackers", raw, _TRACKER_KEYS, _TRACKER_RANGES)
     from trackers.osmand import SPEED_UNITS_KMH
 
     if raw.get("osmand_speed_unit", "kn") not in SPEED_UNITS_KMH:
@@ -209,12 +204,7 @@ def parse_geo(raw: Any, base: Path) -> GeoSettings:
 
     if not isinstance(raw, dict):
         raise ConfigError("geo: must be a table")
-    for k, v in raw.items():
-        if k not in _GEO_KEYS:
-            raise ConfigError(f"geo.{k}: unknown key (known: {', '.join(_GEO_KEYS)})")
-        _check_type(f"geo.{k}", v, _GEO_KEYS[k])
-        if k in _GEO_RANGES:
-            _range(f"geo.{k}", v, *_GEO_RANGES[k])
+    _check_table("geo", raw, _GEO_KEYS, _GEO_RANGES)
     values = {k: float(v) if k in ("max_plausible_kmh", "approach_distance_m", "cotravel_min_score") else v
               for k, v in raw.items()}
     if "departure_zones" in raw:

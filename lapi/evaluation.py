@@ -38,10 +38,16 @@ class ImageScore:
     ms: float
 
 
+def read_rank(has_format: bool, detector_score: float, confidence: float) -> tuple[bool, float]:
+    """How reads of one image are ordered for a user: one that fits a known plate format before one
+    that fits none (lettering on a van reads confidently too), then the most confident
+    detection-and-reading."""
+    return has_format, detector_score * confidence
+
+
 def best_read(reads: list[PlateRead]) -> PlateRead | None:
-    """The read a user would be shown first: one that fits a known plate format before one that fits
-    none (lettering on a van reads confidently too), then the most confident detection-and-reading."""
-    return max(reads, key=lambda r: (r.format_name is not None, r.box.score * r.confidence), default=None)
+    """The read a user would be shown first (see :func:`read_rank`)."""
+    return max(reads, key=lambda r: read_rank(r.format_name is not None, r.box.score, r.confidence), default=None)
 
 
 def _box(d: Detection) -> Box:

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lapi.config import load_settings  # noqa: E402
-from lapi.evaluation import _box, _truth_box, iou, load_manifest  # noqa: E402
+from lapi.evaluation import _box, _truth_box, iou, load_manifest, read_rank  # noqa: E402
 from lapi.plates import is_plausible_plate, normalise_plate  # noqa: E402
 from lapi.reading.pipeline import PlateReader, crop_plate, prepare_crop  # noqa: E402
 
@@ -60,7 +60,7 @@ def replay(records: list[dict], truths: dict[str, tuple[str, str]], floor: float
         tally = out.setdefault(part, [0, 0])
         tally[1] += sum(r["iou"] < 0.3 for r in kept)
         if kept:
-            best = max(kept, key=lambda r: (r["format"] is not None, r["det"] * r["conf"]))
+            best = max(kept, key=lambda r: read_rank(r["format"] is not None, r["det"], r["conf"]))
             tally[0] += best["text"] == truth
     return out
 

@@ -110,7 +110,8 @@ class PlateRecognizer:
         state = OrderedDict((k[7:] if k.startswith("module.") else k, v) for k, v in state.items())
         model.load_state_dict(state)
         self.model = model.to(self.device).eval()
-        if _is_vgg_bilstm(self.model):
+        self._packed = _is_vgg_bilstm(self.model)  # known layout: the LSTM can be run per plate length (_forward)
+        if self._packed:
             # NHWC convolutions: a third less CPU for the feature extractor (oneDNN), tensor-core friendly on GPU
             self.model.FeatureExtraction.to(memory_format=torch.channels_last)
         self._build_alphabet_map()
@@ -150,7 +151,7 @@ class PlateRecognizer:
         and as ``easyocr.Reader.recognize`` reads it.
         """
         m = self.model
-        if not _is_vgg_bilstm(m):
+        if not self._packed:
             return m(x, None)
         conv = m.FeatureExtraction(x.contiguous(memory_format=torch.channels_last))
         feats = m.AdaptiveAvgPool(conv.permute(0, 3, 1, 2)).squeeze(3).contiguous()  # (N, T, C)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lapi import grammars
 from lapi.cameras import Camera
+from lapi.investigations.settings import InvestigationSettings, parse_investigations
 from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.video_config import parse_streams, parse_tracking, without_stream_keys
 
@@ -66,6 +67,8 @@ class GeoSettings:
     cotravel_window_s: int = 3600         # how far back the standing rule looks
     cotravel_min_score: float = 1.0       # -log10 of the expected chance matches (1.0: 1 in 10)
     cotravel_check_interval_s: int = 60
+    base_layer: Path | None = None        # the analysts' own GeoJSON map layer (roads, coast), drawn by the console
+    base_layer_doc: Any = None            # its parsed GeoJSON, checked at start-up
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
+    investigations: InvestigationSettings = field(default_factory=InvestigationSettings)
     tracking: Any = None                 # lapi.video_config.TrackingSettings ([reading.tracking], per camera)
     streams: tuple[Any, ...] = ()        # lapi.video_config.StreamSettings: cameras with a video source
 
@@ -126,11 +130,12 @@ _GEO_KEYS: dict[str, type | tuple[type, ...]] = {
     "departure_zones": str, "trip_gap_s": int, "max_plausible_kmh": (int, float), "approach_alerts": bool,
     "approach_distance_m": (int, float), "approach_eta_s": int, "approach_recent_s": int, "cotravel_alerts": bool,
     "cotravel_k": int, "cotravel_dt_s": int, "cotravel_window_s": int, "cotravel_min_score": (int, float),
-    "cotravel_check_interval_s": int}
+    "cotravel_check_interval_s": int, "base_layer": str}
 _GEO_RANGES = {"trip_gap_s": (60, 7 * 86400), "max_plausible_kmh": (10, 1000), "approach_distance_m": (0, 200_000),
                "approach_eta_s": (0, 86400), "approach_recent_s": (60, 86400), "cotravel_k": (2, 50),
                "cotravel_dt_s": (1, 3600), "cotravel_window_s": (60, 7 * 86400), "cotravel_min_score": (-10, 100),
                "cotravel_check_interval_s": (1, 86400)}
+_SECTIONS = ("trackers", "geo", "alerts", "retention", "limits", "investigations", "cameras")
 _CAMERA_KEYS = {"id": str, "name": str, "lat": (int, float), "lon": (int, float), "heading": (int, float), "road": str}
 
 
@@ -216,6 +221,14 @@ def parse_geo(raw: Any, base: Path) -> GeoSettings:
         values["zones"] = load_zones(path)
     except ZoneError as err:
         raise ConfigError(f"geo.departure_zones: {err}") from None
+    if "base_layer" in raw:
+        from lapi.console.base_layer import BaseLayerError, load_base_layer
+
+        values["base_layer"] = _path(base, raw["base_layer"])
+        try:
+            values["base_layer_doc"] = load_base_layer(values["base_layer"])
+        except BaseLayerError as err:
+            raise ConfigError(f"geo.base_layer: {err}") from None
     return GeoSettings(**values)
 
 
@@ -373,9 +386,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     base = path.parent.parent if path.parent.name == "configs" else path.parent
 
     for section in raw:
-        if section not in _SCHEMA and section not in ("cameras", "trackers", "geo", "alerts", "retention", "limits"):
-            raise ConfigError(f"{section}: unknown section (known: "
-                              f"{', '.join([*_SCHEMA, 'trackers', 'geo', 'alerts', 'retention', 'limits', 'cameras'])})")
+        if section not in _SCHEMA and section not in _SECTIONS:
+            raise ConfigError(f"{section}: unknown section (known: {', '.join([*_SCHEMA, *_SECTIONS])})")
     values: dict[str, Any] = {}
     for section, keys in _SCHEMA.items():
         table = raw.get(section, {})
@@ -440,4 +452,5 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         alerts=parse_alerts(raw.get("alerts", {}), env),
         retention=_security(lambda s: s.parse_retention(raw.get("retention", {}))),
         limits=_security(lambda s: s.parse_limits(raw.get("limits", {}))),
+        investigations=parse_investigations(raw.get("investigations", {})),
     )

@@ -564,4 +564,10 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     from lapi.api.security_routes import add_security_routes
 
     add_security_routes(app)  # audit log, whoami (lapi/api/security_routes.py)
+    from lapi.api.investigation_routes import add_investigation_routes
+
+    add_investigation_routes(app)  # retroactive hits, stakeout, ... (lapi/api/investigation_routes.py)
+    from lapi.api.console_routes import add_console_routes
+
+    add_console_routes(app)  # the analyst console at /console/, plate search, base layer (lapi/api/console_routes.py)
     return app

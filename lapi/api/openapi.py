@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lapi.api.openapi_schemas import complete
+from lapi.api.openapi_schemas import RESPONSES, complete
 
 _ERROR = {"description": "client error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
@@ -35,7 +35,7 @@ def _p(name: str, desc: str) -> dict[str, Any]:
 # queries that can return reads that matched no watchlist (lapi/api/gating.py)
 GATED_PATHS = ("/v1/vehicles/{plate}/sightings", "/v1/vehicles/{plate}/track", "/v1/vehicles/{plate}/route",
                "/v1/vehicles/{plate}/approach", "/v1/vehicles/{plate}/convoys", "/v1/reads/{read_id}/crop",
-               "/v1/passes", "/v1/passes/{pass_id}")
+               "/v1/passes", "/v1/passes/{pass_id}", "/v1/plates")
 
 
 def _feed_params() -> list[dict[str, Any]]:
@@ -182,6 +182,20 @@ def openapi_document(version: str) -> dict[str, Any]:
                     _q("min_score", "only candidates scoring at least this", schema={"type": "number"}),
                     _q("limit", "max candidates (1-1000, default 50)", schema={"type": "integer"})])},
             "/v1/geo/zones": {"get": _op("The departure zones in force (GeoJSON FeatureCollection)", errors=())},
+            "/v1/geo/base-layer": {"get": _op("The analysts' own map layer ([geo] base_layer, GeoJSON "
+                                              "FeatureCollection) the console draws under routes", errors=("404",))},
+            "/v1/plates": {"get": _op(
+                "Plates read in a window matching a plate (exact), a pattern (wildcard: ? one character, * any "
+                "run) or its OCR lookalikes (priced by the watchlists' weighted edit distance), most recent first "
+                "(lookalikes: cheapest first)", params=[
+                    _q("q", "plate or pattern, any separators", True),
+                    _q("mode", "exact, wildcard or lookalike (default: wildcard when q has ? or *, else exact)",
+                       schema={"type": "string", "enum": ["exact", "wildcard", "lookalike"]}),
+                    _q("max_cost", "lookalike: highest weighted distance (0.05-0.99, default 0.8)",
+                       schema={"type": "number"}),
+                    _q("start", "window start (alias from; default: end - 30 days)", schema=time),
+                    _q("end", "window end (alias to; default: now); at most 31 days", schema=time),
+                    _q("limit", "max plates (1-500, default 50)", schema={"type": "integer"})])},
             "/v1/osmand": {m: _op(
                 "OsmAnd / Traccar Client: one fix as query or form parameters (speed in knots by default)", params=[
                     _q("id", "beacon id", True), _q("lat", "latitude", schema={"type": "number"}),
@@ -314,4 +328,8 @@ def openapi_document(version: str) -> dict[str, Any]:
         for op in doc["paths"][path].values():
             op.setdefault("parameters", []).append(procedure)
             op["responses"].setdefault("403", _ERROR)
+    from lapi.api.investigation_openapi import RESPONSES as INVESTIGATION_RESPONSES, investigation_paths
+
+    doc["paths"].update(investigation_paths(_op, _q, procedure))  # /v1/investigations/... (issue 12)
+    RESPONSES.update(INVESTIGATION_RESPONSES)
     return complete(doc)

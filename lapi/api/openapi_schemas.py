@@ -112,8 +112,12 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/procedures/holds", "get"): _list_of("holds", _ref("Hold")),
     ("/v1/procedures/holds/{hold_id}/release", "post"): _ref("Hold"),
     ("/v1/cameras/{camera_id}/health", "get"): _obj({"camera_id": _STR, "tracked": _BOOL}),
+    ("/v1/plates", "get"): _list_of("plates", _obj({"plate_norm": _STR, "reads": _INT, "cameras": _INT,
+                                                    "first_seen": _TIME, "last_seen": _TIME, "hit": _BOOL,
+                                                    "cost": _NUM}), mode=_STR, restricted=_RESTRICTED),
 }
 MEDIA: dict[str, str] = {"/v1/vehicles/{plate}/route": "application/geo+json", "/v1/geo/zones": "application/geo+json",
+                         "/v1/geo/base-layer": "application/geo+json",
                          "/v1/watchlist/export": "text/csv", "/v1/reads/{read_id}/crop": "image/jpeg"}
 MEDIA_SCHEMAS = {"application/geo+json": _ref("FeatureCollection"), "text/csv": {"type": "string"},
                  "image/jpeg": {"type": "string", "format": "binary"}}

@@ -56,6 +56,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         app[FEED_POLL_S] = settings.alerts.poll_interval_s
         app[RETENTION] = settings.retention
         app[LIMITS] = settings.limits
+        from lapi.api.investigation_routes import INVESTIGATIONS
+
+        app[INVESTIGATIONS] = settings.investigations
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -147,7 +147,10 @@ async def list_entries(request: web.Request) -> web.Response:
 async def add_entry(request: web.Request) -> web.Response:
     body = _object_body(await _json_body(request))
     row = await request.app[STORE].watchlists.add_entry(_entry_fields(body, partial=False), _actor(request, body))
-    counted(request, 1, entry_id=row["id"])
+    from lapi.api.investigation_routes import retroactive_after_add
+
+    row["retroactive_hits"] = await retroactive_after_add(request, row["id"])  # past reads it hits (issue 12)
+    counted(request, 1, entry_id=row["id"], retroactive_hits=row["retroactive_hits"])
     return _json(row, 201)
 
 

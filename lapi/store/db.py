@@ -65,7 +65,7 @@ class StoredRead:
 
 _HIT_COLUMNS = ("h.id, h.read_id, h.read_at, h.camera_id, h.plate_norm, h.entry_id, h.list_name, h.match_type,"
                 " h.cost::float8 AS cost, h.read_confidence, h.pattern, h.category, h.priority, h.status, h.decided_by,"
-                " h.decided_at, h.decision_reason, h.created_at, r.plate_text, o.id AS alert_id")
+                " h.decided_at, h.decision_reason, h.created_at, h.retroactive, r.plate_text, o.id AS alert_id")
 _HIT_FROM = (" FROM hits h LEFT JOIN plate_reads r ON r.id = h.read_id AND r.read_at = h.read_at"
              " LEFT JOIN alert_outbox o ON o.hit_id = h.id")
 

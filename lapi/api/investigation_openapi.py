@@ -1,0 +1,59 @@
+"""The OpenAPI description of ``/v1/investigations/...`` (merged into the document by
+:func:`lapi.api.openapi.openapi_document`), with the schemas of their answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lapi.api.openapi_schemas import _BOOL, _INT, _N_NUM, _NUM, _STR, _TIME, _list_of, _obj
+
+_RESTRICTED = {"type": "string", "description": "present when only hit reads were returned (no procedure given)"}
+_TIME_IN = {"type": "string", "format": "date-time"}
+PLACE_IN = {"type": "object", "required": ["from", "to"], "properties": {
+    "name": {"type": "string", "maxLength": 100},
+    "cameras": {"type": "array", "items": {"type": "string"}, "maxItems": 500},
+    "polygon": {"type": "object", "description": "GeoJSON Polygon or MultiPolygon, lon/lat"},
+    "center": {"type": "object", "required": ["lat", "lon"], "properties": {
+        "lat": {"type": "number", "minimum": -90, "maximum": 90}, "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
+    "radius_m": {"type": "number", "minimum": 1, "maximum": 50000},
+    "from": _TIME_IN, "to": _TIME_IN}}
+
+
+def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str, Any]:
+    """Paths for the document, built with its ``_op`` and ``_q`` helpers."""
+    def body(schema: dict[str, Any]) -> dict[str, Any]:
+        return {"application/json": {"schema": schema}}
+
+    gated = [procedure]
+    return {
+        "/v1/investigations/retroactive": {"post": op(
+            "Check a watchlist entry against the stored reads of the last days (default "
+            "investigations.retroactive_days; adding an entry does it by itself): every read it hits gets a hit "
+            "marked retroactive, alerted like any other (\"retroactive\": true)", body=body({
+                "type": "object", "required": ["entry_id"], "properties": {
+                    "entry_id": {"type": "integer", "minimum": 1}, "days": {"type": "integer", "minimum": 1,
+                                                                          "maximum": 15}}}),
+            errors=("400", "404", "415"))},
+        "/v1/investigations/stakeout": {"post": op(
+            "Vehicles seen at all (or min_places) of 2-10 places (cameras, a GeoJSON polygon, or a circle), each "
+            "with its own time window; per vehicle and place: reads, first and last sighting", params=gated,
+            body=body({"type": "object", "required": ["places"], "properties": {
+                "places": {"type": "array", "items": PLACE_IN, "minItems": 2, "maxItems": 10},
+                "min_places": {"type": "integer", "minimum": 1},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}}),
+            errors=("400", "403", "415"))},
+    }
+
+
+_PLACE_SEEN = _obj({"place": _STR, "reads": _INT, "first_seen": _TIME, "last_seen": _TIME})
+RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/v1/investigations/retroactive", "post"): _obj({
+        "entry_id": _INT, "from": _TIME, "to": _TIME,
+        "hits": {"type": "array", "items": _obj({"type": _STR, "alert_id": _INT, "hit_id": _INT, "read_id": _INT,
+                                                  "retroactive": _BOOL, "cost": _NUM})}}),
+    ("/v1/investigations/stakeout", "post"): _list_of(
+        "vehicles", _obj({"plate_norm": _STR, "places_seen": _INT, "places": {"type": "array", "items": _PLACE_SEEN}}),
+        places={"type": "array", "items": _obj({"name": _STR, "camera_ids": {"type": "array", "items": _STR}},
+                                                {"radius_m": _N_NUM})},
+        min_places=_INT, restricted=_RESTRICTED),
+}

@@ -1,0 +1,118 @@
+"""HTTP routes of the investigation tools (issue 12), under ``/v1/investigations/...``.
+
+Analysts and supervisors only; every call is audited; queries that can return reads that matched
+nothing count only hit reads unless a ``procedure`` reference is given (lapi/api/gating.py).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from aiohttp import web
+
+from lapi.api.access import ANALYSTS, allow
+from lapi.api.app import RETENTION, STORE, _dumps, _json_body
+from lapi.api.audit import counted
+from lapi.api.gating import hits_only, mark, restricted_fields
+from lapi.investigations.places import parse_places, place_cameras
+from lapi.investigations.retroactive import check_entry
+from lapi.investigations.settings import MAX_RETROACTIVE_DAYS, InvestigationSettings
+from lapi.investigations.stakeout import MAX_RESULTS, StakeoutQuery, stakeout
+
+INVESTIGATIONS = web.AppKey("investigations", InvestigationSettings)  # set by the service from [investigations]
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=_dumps)
+
+
+async def _object(request: web.Request, known: tuple[str, ...]) -> dict[str, Any]:
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text="body must be a JSON object")
+    for key in body:
+        if key not in known:
+            raise web.HTTPBadRequest(text=f"{key}: unknown field (known: {', '.join(known)})")
+    return body
+
+
+def _int(body: dict[str, Any], key: str, default: int | None, lo: int, hi: int) -> int | None:
+    value = body.get(key, default)
+    if value is None and default is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise web.HTTPBadRequest(text=f"{key}: must be an integer between {lo} and {hi}, got {value!r}")
+    return value
+
+
+# retroactive hits --------------------------------------------------------------------------------
+
+def retroactive_span(request: web.Request, days: int | None = None) -> tuple[datetime, datetime] | None:
+    """[now - N days, now] for the retroactive check, N bounded by the non-hit retention (reads older
+    than that are gone); None when the check is off (``investigations.retroactive_days = 0``)."""
+    days = request.app[INVESTIGATIONS].retroactive_days if days is None else days
+    if days <= 0:
+        return None
+    now = datetime.now(timezone.utc)
+    lookback = min(timedelta(days=days), request.app[RETENTION].rules.non_hit)
+    return now - lookback, now + timedelta(minutes=5)
+
+
+async def retroactive_after_add(request: web.Request, entry_id: int) -> int:
+    """Check a just-added entry against the stored reads (called by ``POST /v1/watchlist``); returns
+    how many retroactive hits it raised."""
+    span = retroactive_span(request)
+    if span is None:
+        return 0
+    alerts = await check_entry(request.app[STORE], entry_id, *span, request.app[INVESTIGATIONS].max_retroactive_hits)
+    return len(alerts)
+
+
+@allow(*ANALYSTS, audit="alteration")
+async def post_retroactive(request: web.Request) -> web.Response:
+    """Check an entry against the reads of the last ``days`` (default: investigations.retroactive_days)."""
+    body = await _object(request, ("entry_id", "days"))
+    entry_id = _int(body, "entry_id", None, 1, 2 ** 63 - 1)
+    if entry_id is None:
+        raise web.HTTPBadRequest(text="entry_id: required, the watchlist entry to check")
+    days = _int(body, "days", request.app[INVESTIGATIONS].retroactive_days, 1, MAX_RETROACTIVE_DAYS)
+    start, end = retroactive_span(request, days)
+    alerts = await check_entry(request.app[STORE], entry_id, start, end, request.app[INVESTIGATIONS].max_retroactive_hits)
+    counted(request, len(alerts), entry_id=entry_id)
+    return _json({"entry_id": entry_id, "from": start.isoformat(), "to": end.isoformat(), "hits": alerts})
+
+
+# stakeout ----------------------------------------------------------------------------------------
+
+@allow(*ANALYSTS, audit="consultation")
+async def post_stakeout(request: web.Request) -> web.Response:
+    """Vehicles seen at all (or ``min_places``) of 2-10 places, each with its own window."""
+    body = await _object(request, ("places", "min_places", "limit"))
+    try:
+        places = parse_places(body.get("places"))
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    min_places = _int(body, "min_places", len(places), 1, len(places))
+    limit = _int(body, "limit", 1000, 1, MAX_RESULTS)
+    store = request.app[STORE]
+    cameras = await store.list_cameras()
+    known = {c.id for c in cameras}
+    for i, place in enumerate(places):
+        missing = [c for c in place.cameras if c not in known]
+        if missing:
+            raise web.HTTPBadRequest(text=f"places[{i}].cameras: unknown camera {missing[0]!r}")
+    per_place = place_cameras(places, cameras)
+    restricted = hits_only(request)
+    rows = await stakeout(store, StakeoutQuery(places, per_place, min_places, limit, restricted))
+    counted(request, len(rows))
+    return mark(_json({"places": [{**p.describe(), "camera_ids": list(c)} for p, c in zip(places, per_place)],
+                       "min_places": min_places, "vehicles": rows, **restricted_fields(restricted)}), restricted)
+
+
+def add_investigation_routes(app: web.Application) -> None:
+    if INVESTIGATIONS not in app:
+        app[INVESTIGATIONS] = InvestigationSettings()
+    r = app.router
+    r.add_post("/v1/investigations/retroactive", post_retroactive)
+    r.add_post("/v1/investigations/stakeout", post_stakeout)

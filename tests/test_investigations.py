@@ -1,0 +1,193 @@
+"""Investigation tools (issue 12) over real HTTP and a real PostgreSQL: retroactive hits, stakeout."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import aiohttp
+import pytest_asyncio
+
+from lapi.api.app import create_app
+from lapi.api.gating import RESTRICTED
+from lapi.cameras import Camera
+from lapi.reading.detector import Detection
+from lapi.reading.pipeline import PlateRead
+from lapi.store.geo import GeoStore
+from tests.conftest import serve_app
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+PV = {"procedure": "PV 2026/0412"}
+
+
+def plate_read(norm: str, confidence: float = 0.9) -> PlateRead:
+    return PlateRead(norm, norm, confidence, (confidence,) * len(norm), Detection(10, 20, 120, 30, 0.88), b"\xff\xd8crop")
+
+
+@pytest_asyncio.fixture
+async def service(store):
+    """The API without a plate reader: these tests store reads directly and never push frames."""
+    url, runner = await serve_app(create_app(store, None), store)
+    yield url
+    await runner.cleanup()
+
+
+async def call(service, method: str, path: str, role: str = "analyst", **kwargs) -> tuple[int, dict]:
+    headers = service.auth(role) if role != "dupont" else await service.user("dupont")
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.request(method, f"{service}{path}", **kwargs) as r:
+            return r.status, await r.json(content_type=None)
+
+
+# retroactive hits -----------------------------------------------------------------------------------
+
+async def test_a_plate_listed_today_hits_its_reads_of_yesterday(service, store):
+    yesterday = NOW - timedelta(days=1)
+    (seen,) = await store.store_reads("cam-1", yesterday, [plate_read("AB123CD")])
+    (lookalike,) = await store.store_reads("cam-1", yesterday + timedelta(hours=2), [plate_read("A8I23CD")])
+    await store.store_reads("cam-1", yesterday, [plate_read("ZZ999ZZ"), plate_read("AB124CE")])
+    (old,) = await store.store_reads("cam-1", NOW - timedelta(days=10), [plate_read("AB123CD")])
+
+    status, entry = await call(service, "POST", "/v1/watchlist", "dupont",
+                               json={"plate": "AB-123-CD", "category": "stolen", "priority": 4})
+    assert status == 201 and entry["retroactive_hits"] == 2  # the 10-day-old read is beyond the default 7 days
+
+    status, body = await call(service, "GET", "/v1/hits")
+    hits = {h["read_id"]: h for h in body["hits"]}
+    assert set(hits) == {seen.id, lookalike.id}
+    assert all(h["retroactive"] for h in hits.values())
+    assert hits[seen.id]["match_type"] == "exact" and hits[lookalike.id]["match_type"] == "lookalike"
+
+    status, body = await call(service, "GET", "/v1/alerts", "consumer")
+    alerts = [a for a in body["alerts"] if a["type"] == "hit"]
+    assert sorted(a["read_id"] for a in alerts) == sorted(hits)
+    assert all(a["retroactive"] is True and a["entry_id"] == entry["id"] and a["priority"] == 4 for a in alerts)
+
+    # checking again adds nothing; a longer look-back finds the older read
+    status, body = await call(service, "POST", "/v1/investigations/retroactive", json={"entry_id": entry["id"]})
+    assert status == 200 and body["hits"] == []
+    status, body = await call(service, "POST", "/v1/investigations/retroactive",
+                              json={"entry_id": entry["id"], "days": 15})
+    assert status == 200 and [h["read_id"] for h in body["hits"]] == [old.id]
+
+    # a live read after the listing is an ordinary hit, not a retroactive one
+    (live,) = await store.store_reads("cam-1", NOW, [plate_read("AB123CD")])
+    status, body = await call(service, "GET", "/v1/hits")
+    assert {h["read_id"]: h["retroactive"] for h in body["hits"]}[live.id] is False
+
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT operation, result_count FROM audit_log WHERE operation LIKE %s ORDER BY id",
+                                 ("%/retroactive",))
+        assert await cur.fetchall() == [("POST /v1/investigations/retroactive", 0),
+                                        ("POST /v1/investigations/retroactive", 1)]
+
+
+async def test_retroactive_check_respects_patterns_validity_and_bad_input(service, store):
+    yesterday = NOW - timedelta(days=1)
+    (a,) = await store.store_reads("cam-1", yesterday, [plate_read("GV073KP")])
+    (b,) = await store.store_reads("cam-1", NOW - timedelta(days=3), [plate_read("GV999KP")])
+    status, entry = await call(service, "POST", "/v1/watchlist", json={
+        "plate": "GV-???-KP", "valid_from": (NOW - timedelta(days=2)).isoformat()})
+    assert status == 201 and entry["retroactive_hits"] == 1  # GV999KP was read before the entry was in force
+    status, body = await call(service, "GET", "/v1/hits")
+    assert [(h["read_id"], h["match_type"]) for h in body["hits"]] == [(a.id, "wildcard")]
+    assert b.id not in [h["read_id"] for h in body["hits"]]
+
+    for payload, fragment in (({}, "entry_id: required"), ({"entry_id": 1, "days": 40}, "days: must be"),
+                              ({"entry_id": "x"}, "entry_id: must be"), ({"entry": 1}, "entry: unknown field")):
+        status, body = await call(service, "POST", "/v1/investigations/retroactive", json=payload)
+        assert status == 400 and fragment in body["error"]["message"], payload
+    status, body = await call(service, "POST", "/v1/investigations/retroactive", json={"entry_id": 999999})
+    assert status == 404
+    status, _ = await call(service, "POST", "/v1/investigations/retroactive", "consumer", json={"entry_id": 1})
+    assert status == 403
+
+
+# stakeout -------------------------------------------------------------------------------------------
+
+WAREHOUSE = {"type": "Polygon", "coordinates": [[[1.900, 50.940], [1.930, 50.940], [1.930, 50.960],
+                                                 [1.900, 50.960], [1.900, 50.940]]]}
+BEACH = {"lat": 50.9650, "lon": 1.7500}  # a beach car park near Sangatte
+
+
+async def _stakeout_traffic(store) -> tuple[datetime, datetime, str]:
+    """Thousands of vehicles at the warehouse (two gates), the beach car park and a motorway camera
+    over two days; one car at the warehouse on day 1 and the beach on day 2."""
+    for cam in (Camera("wh-north", "", 50.955, 1.915), Camera("wh-south", "", 50.945, 1.910),
+                Camera("beach", "", 50.9652, 1.7504), Camera("a16-km40", "", 50.90, 1.95)):
+        await store.upsert_camera(cam)
+    rng = random.Random(12)
+    plates = [f"{a}{b}{n:03d}{c}{d}" for a in "ABCD" for b in "JKLM" for c in "ST" for d in "VW" for n in range(100)]
+    rng.shuffle(plates)  # 6,400 distinct plates, none the target's
+    day1, day2 = NOW - timedelta(days=2), NOW - timedelta(days=1)
+    rows = []
+    for plate in plates[:2500]:  # warehouse visitors on day 1
+        rows.append((plate, rng.choice(["wh-north", "wh-south"]), day1 + timedelta(seconds=rng.randrange(86400))))
+    for plate in plates[2500:5000]:  # beach visitors on day 2
+        rows.append((plate, "beach", day2 + timedelta(seconds=rng.randrange(86400))))
+    for plate in plates[:300]:  # warehouse visitors who went to the beach, but outside the beach window
+        rows.append((plate, "beach", day1 + timedelta(seconds=rng.randrange(86400))))
+    for plate in plates[2500:2800]:  # beach visitors seen near the warehouse on the motorway only
+        rows.append((plate, "a16-km40", day1 + timedelta(seconds=rng.randrange(86400))))
+    for plate in plates[5000:]:
+        rows.append((plate, "a16-km40", day2 + timedelta(seconds=rng.randrange(86400))))
+    rows += [("EF456GH", "wh-south", day1 + timedelta(hours=22)), ("EF456GH", "beach", day2 + timedelta(hours=3))]
+    await GeoStore(store).bulk_load_sightings(rows)
+    return day1, day2, "EF456GH"
+
+
+async def test_stakeout_finds_the_one_car_at_the_warehouse_and_the_beach(service, store):
+    day1, day2, target = await _stakeout_traffic(store)
+    places = [{"name": "warehouse", "polygon": WAREHOUSE, "from": day1.isoformat(),
+               "to": (day1 + timedelta(days=1)).isoformat()},
+              {"name": "beach car park", "center": BEACH, "radius_m": 300, "from": day2.isoformat(),
+               "to": (day2 + timedelta(days=1)).isoformat()}]
+    status, body = await call(service, "POST", "/v1/investigations/stakeout", "dupont", params=PV,
+                              json={"places": places})
+    assert status == 200, body
+    assert [p["camera_ids"] for p in body["places"]] == [["wh-north", "wh-south"], ["beach"]]
+    assert [v["plate_norm"] for v in body["vehicles"]] == [target]
+    (car,) = body["vehicles"]
+    assert [(p["place"], p["reads"]) for p in car["places"]] == [("warehouse", 1), ("beach car park", 1)]
+    assert "restricted" not in body
+
+    # at least one of the places: every visitor of either, in its window
+    status, body = await call(service, "POST", "/v1/investigations/stakeout", params=PV,
+                              json={"places": places, "min_places": 1, "limit": 10000})
+    assert status == 200 and len(body["vehicles"]) == 5001 and body["vehicles"][0]["plate_norm"] == target
+
+    # named cameras work like a drawn area
+    places[0] = {**places[0], "polygon": None, "cameras": ["wh-south", "wh-north"]}
+    status, body = await call(service, "POST", "/v1/investigations/stakeout", params=PV, json={"places": places})
+    assert [v["plate_norm"] for v in body["vehicles"]] == [target]
+
+    # without a procedure: hit reads only, and none of these reads is one
+    status, body = await call(service, "POST", "/v1/investigations/stakeout", json={"places": places})
+    assert status == 200 and body["vehicles"] == [] and body["restricted"] == RESTRICTED
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT principal, justification, result_count FROM audit_log"
+                                 " WHERE operation = 'POST /v1/investigations/stakeout' ORDER BY id")
+        assert (await cur.fetchall())[0] == ("dupont", "PV 2026/0412", 1)
+
+
+async def test_stakeout_says_what_to_fix(service, store):
+    t = NOW.isoformat()
+    later = (NOW + timedelta(hours=1)).isoformat()
+    good = {"cameras": ["cam-1"], "from": t, "to": later}
+    cases = [
+        ({"places": [good]}, "places: must be a list of 2-10"),
+        ({"places": [good, {"cameras": ["cam-1"], "from": later, "to": t}]}, "places[1].to: must be after from"),
+        ({"places": [good, {"from": t, "to": later}]}, "places[1]: give cameras, a polygon, or a center"),
+        ({"places": [good, {**good, "name": "b", "center": {"lat": 50.9}, "radius_m": 10}]}, "places[1].center"),
+        ({"places": [good, {**good, "name": "b", "center": {"lat": 50.9, "lon": 1.8}, "radius_m": 0}]},
+         "places[1].radius_m"),
+        ({"places": [good, {**good, "name": "b", "polygon": {"type": "Polygon", "coordinates": [[[1, 2]]]}}]},
+         "places[1].polygon"),
+        ({"places": [good, {**good, "name": "b", "cameras": ["nowhere"]}]}, "places[1].cameras: unknown camera"),
+        ({"places": [good, {**good, "name": "b"}], "min_places": 3}, "min_places: must be"),
+        ({"places": [good, {**good, "name": "b", "colour": 1}]}, "places[1].colour: unknown field"),
+        ({"places": [{**good, "name": "quay"}, {**good, "name": "Quay"}]}, "names must be unique"),
+    ]
+    for payload, fragment in cases:
+        status, body = await call(service, "POST", "/v1/investigations/stakeout", params=PV, json=payload)
+        assert status == 400 and fragment in body["error"]["message"], (payload, body)

@@ -473,6 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "else a temporary embedded one)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench_passes)
+    from lapi.cli_investigations import add_parsers as add_investigation_parsers
+
+    add_investigation_parsers(sub, bsub, client)  # case export/verify, bench stakeout (lapi/cli_investigations.py)
     return parser
 
 

@@ -191,3 +191,52 @@ async def test_stakeout_says_what_to_fix(service, store):
     for payload, fragment in cases:
         status, body = await call(service, "POST", "/v1/investigations/stakeout", params=PV, json=payload)
         assert status == 400 and fragment in body["error"]["message"], (payload, body)
+
+
+# candidate search -----------------------------------------------------------------------------------
+
+def doubtful_read(norm: str, confidences: tuple[float, ...]) -> PlateRead:
+    return PlateRead(norm, norm, min(confidences), confidences, Detection(10, 20, 120, 30, 0.88), b"\xff\xd8crop")
+
+
+def test_candidates_are_the_likeliest_lookalike_readings():
+    from lapi.investigations.candidates import read_candidates
+
+    found = read_candidates("A8123CD", (0.99, 0.55, 0.98, 0.97, 0.99, 0.99, 0.7))
+    assert found[0][0] == "AB123CD" and found[0][1] > found[1][1] > 0  # the doubtful 8 first
+    assert all(len(c) == 7 and 0 < s <= 1 for c, s in found) and len(found) <= 5
+    assert read_candidates("AB123CD", (0.999,) * 7) == []  # nothing in doubt: nothing worth keeping
+    assert read_candidates("", ()) == []
+
+
+async def test_search_finds_a_plate_among_the_candidates_of_a_read(service, store):
+    t = NOW - timedelta(hours=3)
+    (doubtful,) = await store.store_reads("cam-1", t, [doubtful_read("A8123CD", (0.99, 0.5, 0.98, 0.97, 0.99, 0.99, 0.95))])
+    (sure,) = await store.store_reads("cam-1", t + timedelta(minutes=5), [doubtful_read("AB123CD", (0.99,) * 7)])
+    await store.store_reads("cam-1", t, [doubtful_read("A8123CE", (0.99,) * 7)])  # sure of its 8: no candidate
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT candidates[1], candidate_scores[1] FROM plate_reads WHERE id = %s", (doubtful.id,))
+        assert (await cur.fetchone())[0] == "AB123CD"
+
+    status, body = await call(service, "GET", "/v1/investigations/candidates", params={"q": "AB-123-CD", **PV})
+    assert status == 200, body
+    assert [(r["read_id"], r["via"], r["matched"]) for r in body["reads"]] == [
+        (sure.id, "read", "AB123CD"), (doubtful.id, "candidate", "AB123CD")]
+    assert body["reads"][0]["score"] > body["reads"][1]["score"] > 0
+
+    status, body = await call(service, "GET", "/v1/investigations/candidates", params={"q": "AB1?3CD", **PV})
+    assert {r["read_id"] for r in body["reads"]} == {sure.id, doubtful.id} and body["mode"] == "wildcard"
+
+    status, body = await call(service, "GET", "/v1/investigations/candidates",
+                              params={"q": "A8I23CD", "mode": "lookalike", **PV})
+    assert status == 200 and [r["read_id"] for r in body["reads"]] == [sure.id, doubtful.id]  # not A8123CE: E/D
+    assert body["reads"][0]["cost"] == 0.4 and body["reads"][1]["cost"] == 0.2
+
+    # without a procedure: hit reads only (none here)
+    status, body = await call(service, "GET", "/v1/investigations/candidates", params={"q": "AB123CD"})
+    assert status == 200 and body["reads"] == [] and body["restricted"] == RESTRICTED
+    for params, fragment in (({}, "q: required"), ({"q": "AB123CD", "mode": "fuzzy"}, "mode:"),
+                             ({"q": "AB123CD", "from": NOW.isoformat(), "to": (NOW - timedelta(days=1)).isoformat()},
+                              "to: must be after from")):
+        status, body = await call(service, "GET", "/v1/investigations/candidates", params=params)
+        assert status == 400 and fragment in body["error"]["message"], params

@@ -42,6 +42,20 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str,
                 "min_places": {"type": "integer", "minimum": 1},
                 "limit": {"type": "integer", "minimum": 1, "maximum": 10000}}}),
             errors=("400", "403", "415"))},
+        "/v1/investigations/candidates": {"get": op(
+            "Reads whose own string or one of their candidate strings (what else the plate may say: doubtful "
+            "characters replaced by OCR lookalikes, scored from the character confidences) matches a plate "
+            "(exact), a pattern (wildcard: ? one character, * any run) or its lookalikes; best score first, "
+            "with the string that matched and whether via the read or a candidate", params=[
+                q("q", "plate or pattern, any separators", True),
+                q("mode", "exact, wildcard or lookalike (default: wildcard when q has ? or *, else exact)",
+                  schema={"type": "string", "enum": ["exact", "wildcard", "lookalike"]}),
+                q("max_cost", "lookalike: highest weighted distance (0.05-0.99, default 0.8)",
+                  schema={"type": "number"}),
+                q("from", "window start (default: to - 7 days)", schema=_TIME_IN),
+                q("to", "window end (default: now); at most 31 days", schema=_TIME_IN),
+                q("limit", "max reads (1-1000, default 100)", schema={"type": "integer"}), procedure],
+            errors=("400", "403"))},
     }
 
 
@@ -56,4 +70,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         places={"type": "array", "items": _obj({"name": _STR, "camera_ids": {"type": "array", "items": _STR}},
                                                 {"radius_m": _N_NUM})},
         min_places=_INT, restricted=_RESTRICTED),
+    ("/v1/investigations/candidates", "get"): _list_of(
+        "reads", _obj({"read_id": _INT, "read_at": _TIME, "camera_id": _STR, "plate_norm": _STR, "matched": _STR,
+                       "via": {"enum": ["read", "candidate"]}, "score": _NUM, "cost": _NUM, "hit": _BOOL}),
+        q=_STR, mode=_STR, restricted=_RESTRICTED),
 }

@@ -15,6 +15,9 @@ from lapi.api.access import ANALYSTS, allow
 from lapi.api.app import RETENTION, STORE, _dumps, _json_body
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
+from lapi.api.params import query_float, query_int, query_time
+from lapi.console.search import plan as search_plan
+from lapi.investigations.candidate_search import search_candidates
 from lapi.investigations.places import parse_places, place_cameras
 from lapi.investigations.retroactive import check_entry
 from lapi.investigations.settings import MAX_RETROACTIVE_DAYS, InvestigationSettings
@@ -110,9 +113,42 @@ async def post_stakeout(request: web.Request) -> web.Response:
                        "min_places": min_places, "vehicles": rows, **restricted_fields(restricted)}), restricted)
 
 
+# candidate search --------------------------------------------------------------------------------
+
+def _window(request: web.Request, default: timedelta, most: timedelta) -> tuple[datetime, datetime]:
+    now = datetime.now(timezone.utc)
+    end = query_time(request, "to", now + timedelta(minutes=5))
+    start = query_time(request, "from", end - default)
+    if end <= start or end - start > most:
+        raise web.HTTPBadRequest(text=f"to: must be after from, at most {most.days} days later")
+    return start, end
+
+
+@allow(*ANALYSTS, audit="consultation")
+async def get_candidates(request: web.Request) -> web.Response:
+    """Reads whose string or candidate strings match a plate, a pattern or its lookalikes, ranked."""
+    raw = request.query.get("q", "")
+    try:
+        if not raw.strip() or len(raw) > 64 or not raw.isprintable():
+            raise ValueError("required, a plate or a pattern ('?' one character, '*' any run), at most 64 "
+                             "printable characters")
+        plan = search_plan(raw, request.query.get("mode") or None)
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=str(err) if str(err).startswith(("q:", "mode:")) else f"q: {err}") from None
+    start, end = _window(request, timedelta(days=7), timedelta(days=31))
+    max_cost = query_float(request, "max_cost", 0.05, 0.99) or 0.8
+    limit = query_int(request, "limit", 100, 1, 1000)
+    restricted = hits_only(request)
+    rows = await search_candidates(request.app[STORE], plan, start, end, limit, restricted, max_cost)
+    counted(request, len(rows))
+    return mark(_json({"q": plan.query, "mode": plan.mode, "from": start.isoformat(), "to": end.isoformat(),
+                       "reads": rows, **restricted_fields(restricted)}), restricted)
+
+
 def add_investigation_routes(app: web.Application) -> None:
     if INVESTIGATIONS not in app:
         app[INVESTIGATIONS] = InvestigationSettings()
     r = app.router
     r.add_post("/v1/investigations/retroactive", post_retroactive)
     r.add_post("/v1/investigations/stakeout", post_stakeout)
+    r.add_get("/v1/investigations/candidates", get_candidates)

@@ -195,11 +195,15 @@ class Store:
             return []
         matches = [self.watchlists.match(read.plate_norm, read_at) for read in reads]
         try:
-            return await self.frames.write(Frame(camera, read_at, list(reads), matches, position, key))
+            stored = await self.frames.write(Frame(camera, read_at, list(reads), matches, position, key))
         except psycopg.errors.UniqueViolation as err:
             if err.diag.table_name == "frame_keys":
                 raise FrameSeen(camera_id, key or "") from None
             raise
+        from lapi.investigations.candidates import store_candidates
+
+        await store_candidates(self, stored)  # what else each read may say, for candidate search (issue 12)
+        return stored
 
     async def frame_replay(self, camera_id: str, key: str) -> dict[str, Any] | None:
         """What a keyed frame stored, as :func:`frame_answer` gives it back; None for a new key."""

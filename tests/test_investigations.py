@@ -240,3 +240,50 @@ async def test_search_finds_a_plate_among_the_candidates_of_a_read(service, stor
                               "to: must be after from")):
         status, body = await call(service, "GET", "/v1/investigations/candidates", params=params)
         assert status == 400 and fragment in body["error"]["message"], params
+
+
+# locate ---------------------------------------------------------------------------------------------
+
+BASE, HANDOVER = (50.930, 1.700), (50.800, 2.000)
+
+
+async def test_locate_finds_the_base_and_the_hand_over_point(service, store):
+    from lapi.store.beacons import BeaconStore
+    from trackers.pings import Ping
+
+    day0 = (NOW - timedelta(days=6)).replace(hour=0, minute=0, second=0)
+    beacons = BeaconStore(store)
+    await beacons.register("bal-9", "under the bumper")
+    await beacons.add_fitting("bal-9", "FG-456-HJ", day0 - timedelta(days=1), None)
+    pings, reads = [], []
+    for d in range(5):
+        night = day0 + timedelta(days=d, hours=19)  # 20:00 Paris in winter: parked at the base until 06:00
+        pings += [Ping("bal-9", night + timedelta(minutes=10 * i), BASE[0] + 0.0001 * (i % 3), BASE[1]) for i in range(66)]
+        road = night + timedelta(hours=11, minutes=30)  # then driving, one fix a minute, far from both places
+        pings += [Ping("bal-9", road + timedelta(minutes=i), 50.85 + 0.002 * i, 1.80 + 0.001 * i) for i in range(20)]
+        reads.append(day0 + timedelta(days=d, hours=8))  # 09:00 Paris past the A16 camera
+        if d in (1, 3):  # a half-hour stop at the hand-over point at 15:00 Paris
+            stop = day0 + timedelta(days=d, hours=14)
+            pings += [Ping("bal-9", stop + timedelta(minutes=5 * i), HANDOVER[0], HANDOVER[1] + 0.0001 * i)
+                      for i in range(7)]
+    await store.store_pings(pings)
+    for t in reads:
+        await store.store_reads("cam-1", t, [plate_read("FG456HJ")])
+
+    status, body = await call(service, "GET", "/v1/investigations/locate/FG-456-HJ", params={
+        "from": (day0 - timedelta(days=1)).isoformat(), "to": NOW.isoformat(), **PV})
+    assert status == 200, body
+    base, camera, handover = body["places"][:3]
+    assert (base["stops"], base["sightings"], base["usual_hours"]) == (5, 0, [20])
+    assert abs(base["lat"] - BASE[0]) < 0.001 and abs(base["lon"] - BASE[1]) < 0.001 and base["stopped_h"] > 50
+    assert (camera["sightings"], camera["stops"], camera["usual_hours"], camera["sources"]) == (5, 0, [9], ["cam-1"])
+    assert (handover["stops"], handover["days"], handover["usual_hours"]) == (2, 2, [15])
+    assert base["score"] > camera["score"] > handover["score"] > 0 and len(body["places"]) == 3
+
+    # without a procedure the sightings (non-hit reads) are left out; the beacon's stops remain
+    status, body = await call(service, "GET", "/v1/investigations/locate/FG-456-HJ", params={
+        "from": (day0 - timedelta(days=1)).isoformat(), "to": NOW.isoformat()})
+    assert status == 200 and body["restricted"] == RESTRICTED
+    assert [p["sightings"] for p in body["places"]] == [0, 0]
+    status, body = await call(service, "GET", "/v1/investigations/locate/FG-456-HJ", params={"radius_m": "1"})
+    assert status == 400 and "radius_m" in body["error"]["message"]

@@ -56,6 +56,19 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str,
                 q("to", "window end (default: now); at most 31 days", schema=_TIME_IN),
                 q("limit", "max reads (1-1000, default 100)", schema={"type": "integer"}), procedure],
             errors=("400", "403"))},
+        "/v1/investigations/locate/{plate}": {"get": op(
+            "Where and when a vehicle is usually found (bases, hand-over points): its camera sightings and the "
+            "stops of beacons fitted on it, grouped into places within radius_m, each with visits, stops, hours "
+            "stopped, days present, usual local hours and a score (share of observed days there x log2(1 + "
+            "visits + hours stopped)), most habitual first", params=[
+                {"name": "plate", "in": "path", "required": True, "description": "plate, any separators",
+                 "schema": {"type": "string"}},
+                q("from", "window start (default: to - 30 days)", schema=_TIME_IN),
+                q("to", "window end (default: now); at most 31 days", schema=_TIME_IN),
+                q("radius_m", "places group visits within this distance (50-5000, default 500)",
+                  schema={"type": "number"}),
+                q("limit", "max places (1-200, default 20)", schema={"type": "integer"}), procedure],
+            errors=("400", "403"))},
     }
 
 
@@ -74,4 +87,8 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         "reads", _obj({"read_id": _INT, "read_at": _TIME, "camera_id": _STR, "plate_norm": _STR, "matched": _STR,
                        "via": {"enum": ["read", "candidate"]}, "score": _NUM, "cost": _NUM, "hit": _BOOL}),
         q=_STR, mode=_STR, restricted=_RESTRICTED),
+    ("/v1/investigations/locate/{plate}", "get"): _list_of(
+        "places", _obj({"lat": _NUM, "lon": _NUM, "visits": _INT, "stops": _INT, "days": _INT, "score": _NUM,
+                        "usual_hours": {"type": "array", "items": _INT}}),
+        plate_norm=_STR, observed_days=_INT, truncated=_BOOL, restricted=_RESTRICTED),
 }

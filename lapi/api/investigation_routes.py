@@ -12,12 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from lapi.api.access import ANALYSTS, allow
-from lapi.api.app import RETENTION, STORE, _dumps, _json_body
+from lapi.api.app import RETENTION, STORE, TRACKERS, _dumps, _json_body, _plate_query
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
 from lapi.api.params import query_float, query_int, query_time
 from lapi.console.search import plan as search_plan
 from lapi.investigations.candidate_search import search_candidates
+from lapi.investigations.locate import locate
 from lapi.investigations.places import parse_places, place_cameras
 from lapi.investigations.retroactive import check_entry
 from lapi.investigations.settings import MAX_RETROACTIVE_DAYS, InvestigationSettings
@@ -145,6 +146,28 @@ async def get_candidates(request: web.Request) -> web.Response:
                        "reads": rows, **restricted_fields(restricted)}), restricted)
 
 
+# locate ------------------------------------------------------------------------------------------
+
+MAX_TRACK = 100_000
+
+
+@allow(*ANALYSTS, audit="consultation")
+async def get_locate(request: web.Request) -> web.Response:
+    """Where and when a vehicle is usually found: places of its sightings and beacon stops, scored."""
+    from lapi.store.geo import GeoStore
+
+    plate = _plate_query(request)
+    start, end = _window(request, timedelta(days=30), timedelta(days=31))
+    radius = query_float(request, "radius_m", 50, 5000) or 500.0
+    restricted = hits_only(request)
+    track, truncated = await GeoStore(request.app[STORE]).route_track(plate, start, end, MAX_TRACK, restricted)
+    ts = request.app[TRACKERS]
+    found = locate(track, radius, ts.stop_radius_m, ts.stop_min_duration_s, query_int(request, "limit", 20, 1, 200))
+    counted(request, len(found["places"]))
+    return mark(_json({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(), "truncated": truncated,
+                       **found, **restricted_fields(restricted)}), restricted)
+
+
 def add_investigation_routes(app: web.Application) -> None:
     if INVESTIGATIONS not in app:
         app[INVESTIGATIONS] = InvestigationSettings()
@@ -152,3 +175,4 @@ def add_investigation_routes(app: web.Application) -> None:
     r.add_post("/v1/investigations/retroactive", post_retroactive)
     r.add_post("/v1/investigations/stakeout", post_stakeout)
     r.add_get("/v1/investigations/candidates", get_candidates)
+    r.add_get("/v1/investigations/locate/{plate}", get_locate)

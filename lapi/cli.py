@@ -310,6 +310,19 @@ def cmd_bench_alerts(args: argparse.Namespace) -> None:
     print(json.dumps(result, indent=2) if args.json else format_report(result))
 
 
+def cmd_bench_store(args: argparse.Namespace) -> None:
+    from lapi.bench_store import bench_store, format_report
+
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        result = bench_store(args.n, args.days, args.cameras, args.batch, args.insert_n, args.frames_n, args.queries,
+                             args.seed, args.database_url or os.environ.get("LAPI_DATABASE_URL"),
+                             progress=None if args.json else lambda m: print(f"# {m}", file=sys.stderr, flush=True))
+    except ValueError as exc:
+        _die(str(exc))
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lapi", description="LAPI licence-plate event processor")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -476,6 +489,20 @@ def build_parser() -> argparse.ArgumentParser:
     from lapi.cli_investigations import add_parsers as add_investigation_parsers
 
     add_investigation_parsers(sub, bsub, client)  # case export/verify, bench stakeout (lapi/cli_investigations.py)
+    b = bsub.add_parser("store", help="N synthetic reads: COPY vs per-row INSERT, 90-day plate history p50/p99, "
+                        "convoy query, bytes per read (loads the server: see docs/scaling.md)")
+    b.add_argument("--n", type=int, default=10_000_000, help="reads to load (default 10,000,000; 50,000,000 for the full run)")
+    b.add_argument("--days", type=int, default=90, help="days of history the reads span (default 90)")
+    b.add_argument("--cameras", type=int, default=400, help="cameras (default 400)")
+    b.add_argument("--batch", type=int, default=50_000, help="reads per COPY transaction (default 50,000)")
+    b.add_argument("--insert-n", type=int, default=20_000, help="reads inserted one by one for the ratio (default 20,000)")
+    b.add_argument("--frames-n", type=int, default=50_000, help="reads through Store.store_frames (default 50,000)")
+    b.add_argument("--queries", type=int, default=400, help="plate history queries timed (default 400)")
+    b.add_argument("--seed", type=int, default=10)
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    b.set_defaults(func=cmd_bench_store)
     return parser
 
 

@@ -205,6 +205,16 @@ class Store:
         await store_candidates(self, stored)  # what else each read may say, for candidate search (issue 12)
         return stored
 
+    async def store_frames(self, frames: list[tuple[str, datetime, list[PlateRead]]]) -> list[list[StoredRead]]:
+        """Many frames' reads at once (imports, benches): matched as by :meth:`store_reads` and written
+        in one transaction (COPY for the reads that matched nothing), returned once committed."""
+        batch = []
+        for camera_id, read_at, reads in frames:
+            camera = await self.get_camera(camera_id)
+            matches = [self.watchlists.match(read.plate_norm, read_at) for read in reads]
+            batch.append(Frame(camera, read_at, list(reads), matches, (None, None, None)))
+        return await self.frames.execute(batch) if batch else []
+
     async def frame_replay(self, camera_id: str, key: str) -> dict[str, Any] | None:
         """What a keyed frame stored, as :func:`frame_answer` gives it back; None for a new key."""
         async with self.pool.connection() as conn:

@@ -6,7 +6,8 @@ commit.  Hit-bearing commits are therefore serialised, each waiting for its WAL 
 that from capping the rate, one writer task per process takes every frame queued while the
 previous statement ran and writes them together: a burst of frames shares one commit (group
 commit).  An idle service writes each frame at once, alone.  When a batch fails, its frames are
-written one by one, so only a bad frame's caller sees the error.
+written one by one, so only a bad frame's caller sees the error.  In a batch with many reads
+that matched nothing, those are copied (:mod:`lapi.store.bulk`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,6 +25,7 @@ from psycopg.types.json import Jsonb
 from lapi.alerts import hit_alert_payload
 from lapi.cameras import Camera
 from lapi.matching import Match
+from lapi.store.bulk import COPY_MIN_READS, copy_frames, plain
 
 if TYPE_CHECKING:
     from lapi.reading.pipeline import PlateRead
@@ -130,6 +133,7 @@ class FrameWriter:
         self._task: asyncio.Task | None = None
         self.batches = 0  # statements written (for benches)
         self.frames = 0
+        self.copied_reads = 0  # of those, reads written with COPY
 
     async def write(self, frame: Frame) -> list[StoredRead]:
         self._queue.append(frame)
@@ -164,14 +168,14 @@ class FrameWriter:
 
     async def _write_batch(self, batch: list[Frame]) -> None:
         try:
-            results = await self._execute(batch)
+            results = await self.execute(batch)
         except Exception as err:  # noqa: BLE001 - handed to the callers
             if len(batch) == 1:
                 _settle(batch[0], error=err)
                 return
             for frame in batch:  # find the bad frame: the others must still be stored
                 try:
-                    (result,) = await self._execute([frame])
+                    (result,) = await self.execute([frame])
                 except Exception as one_err:  # noqa: BLE001
                     _settle(frame, error=one_err)
                 else:
@@ -180,22 +184,52 @@ class FrameWriter:
         for frame, result in zip(batch, results):
             _settle(frame, result)
 
-    async def _execute(self, batch: list[Frame]) -> list[list[StoredRead]]:
-        from lapi.store.db import StoredHit, StoredRead, alert_message
+    async def execute(self, batch: list[Frame]) -> list[list[StoredRead]]:
+        """Write ``batch`` in one transaction and return each frame's stored reads once committed.
+
+        The reads of frames that matched nothing are copied (:mod:`lapi.store.bulk`) when there are
+        enough of them; the rest go in the one statement of :func:`frames_statement`.  Also the bulk
+        path for callers holding many frames at once (imports, ``lapi bench store``)."""
+        from lapi.store.db import StoredRead
 
         store = self.store
-        sql, params = frames_statement(batch, store.notify_token)
+        copied = [f for f in batch if plain(f)]
+        if sum(len(f.reads) for f in copied) < COPY_MIN_READS:
+            copied = []
+        rest = [f for f in batch if not (copied and plain(f))]
+        copied_ids: list[list[int]] = []
+        rows: list[tuple] = []
         async with store.pool.connection() as conn:
             await store.partitions.ensure(conn, "plate_reads", [f.read_at for f in batch])
-            cur = await conn.execute(sql, params)
-            rows = await cur.fetchall()
+            async with conn.transaction() if copied else nullcontext():
+                if copied:
+                    copied_ids = await copy_frames(conn, copied)
+                if rest:
+                    sql, params = frames_statement(rest, store.notify_token)
+                    cur = await conn.execute(sql, params)
+                    rows = await cur.fetchall()
         self.batches += 1
         self.frames += len(batch)
+        self.copied_reads += sum(len(ids) for ids in copied_ids)
+        results = self._stored(rest, rows)
+        by_frame = {id(f): r for f, r in zip(rest, results)}
+        by_frame.update({id(f): [StoredRead(i, f.read_at, read, []) for i, read in zip(ids, f.reads)]
+                         for f, ids in zip(copied, copied_ids)})
+        alerts = [h.alert for result in results for r in result for h in r.hits]
+        if alerts:
+            store._alerts_committed(alerts)
+        return [by_frame[id(f)] for f in batch]
+
+    @staticmethod
+    def _stored(frames: list[Frame], rows: list[tuple]) -> list[list[StoredRead]]:
+        """Each frame's stored reads and hits from the rows of :func:`frames_statement`."""
+        from lapi.store.db import StoredHit, StoredRead, alert_message
+
         read_ids = iter(sorted(row[1] for row in rows if row[0] == "read"))
         alerts = {row[2]: (row[3], row[4]) for row in rows if row[0] == "alert"}  # hit id -> (alert id, payload)
         hit_ids = iter(sorted(alerts))
         results = []
-        for f in batch:
+        for f in frames:
             stored = []
             for read, found in zip(f.reads, f.matches):
                 hits = []
@@ -204,8 +238,6 @@ class FrameWriter:
                     hits.append(StoredHit(hit_id, m, alert_id, alert_message(alert_id, payload)))
                 stored.append(StoredRead(next(read_ids), f.read_at, read, hits))
             results.append(stored)
-        if alerts:
-            store._alerts_committed([h.alert for result in results for r in result for h in r.hits])
         return results
 
 

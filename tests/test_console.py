@@ -43,7 +43,7 @@ def plate_read(plate: str, confidence: float = 0.91) -> PlateRead:
 
 async def seed_vehicle(store, n: int, end: datetime, plate: str = PLATE) -> tuple[datetime, datetime]:
     """``n`` reads of ``plate`` (none a hit) on the A26/A16 corridor cameras: drives out and back,
-    45 minutes apart, each camera reading the plate in several frames; the newest page has crops.
+    45 minutes apart, each camera reading the plate in several frames; the newest three pages have crops.
     Returns the (start, end) window that holds them."""
     for cam in cameras():
         await store.upsert_camera(Camera(**cam))
@@ -61,7 +61,7 @@ async def seed_vehicle(store, n: int, end: datetime, plate: str = PLATE) -> tupl
     await GeoStore(store).bulk_load_sightings(rows)
     async with store.pool.connection() as conn:
         await conn.execute("UPDATE plate_reads SET crop_jpeg = %s WHERE id IN (SELECT id FROM plate_reads"
-                           " WHERE plate_norm = %s ORDER BY read_at DESC LIMIT %s)", (crop_jpeg(), plate, PAGE))
+                           " WHERE plate_norm = %s ORDER BY read_at DESC LIMIT %s)", (crop_jpeg(), plate, 3 * PAGE))
         await conn.execute("ANALYZE plate_reads")
     times = [at for _, _, at in rows]
     return min(times) - timedelta(minutes=1), max(times) + timedelta(minutes=1)

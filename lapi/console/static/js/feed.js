@@ -93,6 +93,7 @@ export class Feed {
 
   decisionForm(alert, verb, li, status, actions) {
     const form = document.createElement("form");
+    form.noValidate = true;  // the reason check below says what is missing, in the page
     const id = `reason-${alert.hit_id}`;
     const label = document.createElement("label");
     label.htmlFor = id;

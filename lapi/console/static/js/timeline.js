@@ -24,13 +24,15 @@ export class Timeline {
 
   async more() {
     const { plate, from, procedure } = this.query;
+    const oldest = this.rows.at(-1)?.read_at;  // rows at that time come again (the end is just after it)
+    const again = oldest ? this.rows.filter((r) => r.read_at === oldest).length : 0;
     const page = await api.get(`/v1/vehicles/${encodeURIComponent(plate)}/sightings`,
-      { from, to: this.end, limit: PAGE, procedure });
+      { from, to: this.end, limit: PAGE + again, procedure });
     const fresh = page.sightings.filter((r) => !this.ids.has(r.id));
     for (const r of fresh) { this.ids.add(r.id); this.rows.push(r); this.tbody.appendChild(this.row(r)); }
     // a page of reads all at the boundary time: step past it (reads at one same microsecond beyond a page are rare)
     this.end = fresh.length ? nextPageEnd(page.sightings) : page.sightings.at(-1)?.read_at;
-    this.done = page.sightings.length < PAGE;
+    this.done = page.sightings.length < PAGE + again;
     return { page, fresh };
   }
 

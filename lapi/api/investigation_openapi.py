@@ -25,7 +25,28 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str,
         return {"application/json": {"schema": schema}}
 
     gated = [procedure]
+    case = op("A signed case archive (zip) for a procedure: the chosen reads (and the reads of the chosen hits), "
+              "their hits, passes, routes of plates over windows (GeoJSON), the reads' crops, the cameras, and the "
+              "audit trail of every call made under the procedure; manifest.json lists each file with its SHA-256, "
+              "signature.json holds the manifest's HMAC-SHA256 under the key named by investigations.case_key_env "
+              "(409 when unset). The export is audited and recorded", params=[
+                  {**procedure, "required": True}],
+              body=body({"type": "object", "properties": {
+                  "read_ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
+                  "pass_ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
+                  "hit_ids": {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 1000},
+                  "routes": {"type": "array", "maxItems": 20, "items": {
+                      "type": "object", "required": ["plate", "from", "to"], "properties": {
+                          "plate": {"type": "string"}, "from": _TIME_IN, "to": _TIME_IN}}},
+                  "crops": {"type": "boolean"}, "note": {"type": "string", "maxLength": 2000}}}),
+              errors=("400", "404", "409", "415"))
+    case["responses"]["200"]["content"] = {"application/zip": {"schema": {"type": "string", "format": "binary"}}}
     return {
+        "/v1/investigations/cases": {"post": case},
+        "/v1/investigations/cases/verify": {"post": op(
+            "Verify a case archive (the body) against this service's case key: signature of the manifest, every "
+            "file's size and SHA-256, no file added or missing", body={"application/zip": {"schema": {
+                "type": "string", "format": "binary"}}}, errors=("400", "409", "415"))},
         "/v1/investigations/retroactive": {"post": op(
             "Check a watchlist entry against the stored reads of the last days (default "
             "investigations.retroactive_days; adding an entry does it by itself): every read it hits gets a hit "
@@ -87,6 +108,7 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
         "reads", _obj({"read_id": _INT, "read_at": _TIME, "camera_id": _STR, "plate_norm": _STR, "matched": _STR,
                        "via": {"enum": ["read", "candidate"]}, "score": _NUM, "cost": _NUM, "hit": _BOOL}),
         q=_STR, mode=_STR, restricted=_RESTRICTED),
+    ("/v1/investigations/cases/verify", "post"): _obj({"ok": _BOOL, "problems": {"type": "array", "items": _STR}}),
     ("/v1/investigations/locate/{plate}", "get"): _list_of(
         "places", _obj({"lat": _NUM, "lon": _NUM, "visits": _INT, "stops": _INT, "days": _INT, "score": _NUM,
                         "usual_hours": {"type": "array", "items": _INT}}),

@@ -11,14 +11,18 @@ from typing import Any
 
 from aiohttp import web
 
-from lapi.api.access import ANALYSTS, allow
-from lapi.api.app import RETENTION, STORE, TRACKERS, _dumps, _json_body, _plate_query
+from lapi.api.access import ANALYSTS, allow, principal_of
+from lapi import __version__
+from lapi.api.app import RETENTION, STORE, TRACKERS, _dumps, _json_body, _plate_query, bounded_body
 from lapi.api.audit import counted
-from lapi.api.gating import hits_only, mark, restricted_fields
+from lapi.api.gating import hits_only, mark, procedure_of, restricted_fields
 from lapi.api.params import query_float, query_int, query_time
 from lapi.console.search import plan as search_plan
 from lapi.investigations.candidate_search import search_candidates
+from lapi.investigations.case import verify
+from lapi.investigations.case_store import MAX_ITEMS, CaseRequest, RouteRequest, gather, record_export
 from lapi.investigations.locate import locate
+from lapi.investigations.places import body_time
 from lapi.investigations.places import parse_places, place_cameras
 from lapi.investigations.retroactive import check_entry
 from lapi.investigations.settings import MAX_RETROACTIVE_DAYS, InvestigationSettings
@@ -168,6 +172,90 @@ async def get_locate(request: web.Request) -> web.Response:
                        **found, **restricted_fields(restricted)}), restricted)
 
 
+# case export -------------------------------------------------------------------------------------
+
+def _ids(body: dict[str, Any], key: str) -> tuple[int, ...]:
+    value = body.get(key, [])
+    if (not isinstance(value, list) or len(value) > MAX_ITEMS
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v < 2 ** 63 for v in value)):
+        raise web.HTTPBadRequest(text=f"{key}: must be a list of at most {MAX_ITEMS} positive integer ids")
+    return tuple(dict.fromkeys(value))
+
+
+def _routes(body: dict[str, Any]) -> tuple[RouteRequest, ...]:
+    from lapi.plates import normalise_plate
+
+    raw = body.get("routes", [])
+    if not isinstance(raw, list) or len(raw) > 20:
+        raise web.HTTPBadRequest(text="routes: must be a list of at most 20 {plate, from, to}")
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("plate"), str):
+            raise web.HTTPBadRequest(text=f"routes[{i}]: must be an object {{plate, from, to}}")
+        plate = normalise_plate(item["plate"])
+        if not 2 <= len(plate) <= 10:
+            raise web.HTTPBadRequest(text=f"routes[{i}].plate: 2-10 letters or digits (separators ignored)")
+        try:
+            start, end = body_time(item.get("from"), f"routes[{i}].from"), body_time(item.get("to"), f"routes[{i}].to")
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=str(err)) from None
+        if end <= start or end - start > timedelta(days=31):
+            raise web.HTTPBadRequest(text=f"routes[{i}].to: must be after from, at most 31 days later")
+        out.append(RouteRequest(plate, start, end))
+    return tuple(out)
+
+
+def _case_key(request: web.Request) -> bytes:
+    settings = request.app[INVESTIGATIONS]
+    key = settings.case_key()
+    if key is None:
+        raise web.HTTPConflict(text=f"case archives are signed: set the environment variable {settings.case_key_env} "
+                                    "(investigations.case_key_env) to the key shared with the receiving services")
+    return key
+
+
+@allow(*ANALYSTS, audit="export")
+async def post_case(request: web.Request) -> web.Response:
+    """A signed zip of chosen reads, passes, hits, routes, crops and the procedure's audit trail."""
+    procedure = procedure_of(request)
+    if procedure is None:
+        raise web.HTTPBadRequest(text="procedure: required, the reference of the procedure the case is exported for")
+    body = await _object(request, ("read_ids", "pass_ids", "hit_ids", "routes", "crops", "note"))
+    crops, note = body.get("crops", True), body.get("note", "")
+    if not isinstance(crops, bool):
+        raise web.HTTPBadRequest(text="crops: must be true or false")
+    if not isinstance(note, str) or len(note) > 2000:
+        raise web.HTTPBadRequest(text="note: must be a string of at most 2000 characters")
+    req = CaseRequest(procedure, _ids(body, "read_ids"), _ids(body, "pass_ids"), _ids(body, "hit_ids"), _routes(body),
+                      crops, note, body)
+    if not (req.read_ids or req.pass_ids or req.hit_ids or req.routes):
+        raise web.HTTPBadRequest(text="body names nothing to export: give read_ids, pass_ids, hit_ids or routes")
+    key = _case_key(request)
+    who = principal_of(request)
+    now = datetime.now(timezone.utc)
+    archive = await gather(request.app[STORE], req, {"created_at": now.isoformat(), "created_by": who.name,
+                                                     "habilitation": who.habilitation, "service": f"LAPI {__version__}"})
+    data, digest, signature = archive.pack(key)
+    case_id = await record_export(request.app[STORE], procedure, who.name, who.habilitation, digest, signature,
+                                  len(archive.files), len(data))
+    counted(request, len(archive.files), case_id=case_id, manifest_sha256=digest)
+    name = f"case-{case_id}-{now:%Y%m%d}.zip"
+    return web.Response(body=data, content_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "X-LAPI-Case-Id": str(case_id),
+        "X-LAPI-Manifest-SHA256": digest})
+
+
+@allow(*ANALYSTS, audit="consultation")
+async def post_case_verify(request: web.Request) -> web.Response:
+    """Check an archive (the body) against this service's case key."""
+    if request.content_type != "application/zip":
+        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be application/zip, got {request.content_type[:100]!r}")
+    key = _case_key(request)
+    result = verify(await bounded_body(request), key)
+    counted(request, 1, ok=result.ok)
+    return _json(result.as_dict())
+
+
 def add_investigation_routes(app: web.Application) -> None:
     if INVESTIGATIONS not in app:
         app[INVESTIGATIONS] = InvestigationSettings()
@@ -176,3 +264,5 @@ def add_investigation_routes(app: web.Application) -> None:
     r.add_post("/v1/investigations/stakeout", post_stakeout)
     r.add_get("/v1/investigations/candidates", get_candidates)
     r.add_get("/v1/investigations/locate/{plate}", get_locate)
+    r.add_post("/v1/investigations/cases", post_case)
+    r.add_post("/v1/investigations/cases/verify", post_case_verify)

@@ -66,7 +66,8 @@ def _number(value: Any, where: str, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _time(value: Any, where: str) -> datetime:
+def body_time(value: Any, where: str) -> datetime:
+    """A required time field of a JSON body (ISO 8601 with offset, or epoch seconds as pings take it)."""
     if not isinstance(value, str):
         raise ValueError(f"{where}: required, an ISO 8601 time with offset")
     try:
@@ -87,7 +88,7 @@ def parse_place(raw: Any, index: int) -> Place:
     name = raw.get("name", f"place {index + 1}")
     if not isinstance(name, str) or not name.strip() or len(name) > 100:
         raise ValueError(f"{where}.name: must be a string of 1-100 characters")
-    start, end = _time(raw.get("from"), f"{where}.from"), _time(raw.get("to"), f"{where}.to")
+    start, end = body_time(raw.get("from"), f"{where}.from"), body_time(raw.get("to"), f"{where}.to")
     if end <= start or end - start > MAX_WINDOW:
         raise ValueError(f"{where}.to: must be after from, at most {MAX_WINDOW.days} days later")
     cameras = raw.get("cameras", [])

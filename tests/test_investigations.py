@@ -287,3 +287,54 @@ async def test_locate_finds_the_base_and_the_hand_over_point(service, store):
     assert [p["sightings"] for p in body["places"]] == [0, 0]
     status, body = await call(service, "GET", "/v1/investigations/locate/FG-456-HJ", params={"radius_m": "1"})
     assert status == 400 and "radius_m" in body["error"]["message"]
+
+
+# shared watchlists ----------------------------------------------------------------------------------
+
+async def test_a_list_shared_with_a_partner_travels_with_its_purpose_and_provenance(service, store):
+    await store.watchlists.create_list("go-fast", 0.8, "Rotations Espagne - Calais", "cne-martin")
+    entry = await store.add_watch_entry("EF-456-GH", list_name="go-fast", category="stupéfiants", priority=5)
+    await store.add_watch_entry("GV-0??-KP", list_name="go-fast")
+    sharing = "/v1/investigations/watchlists/go-fast/sharing"
+    body = {"shared_with": ["dnrfd", "tracfin"], "purpose": "Art. 67 bis code des douanes: go-fast surveillance"}
+    assert (await call(service, "PUT", sharing, "analyst", json=body))[0] == 403  # a supervisor's decision
+    status, row = await call(service, "PUT", sharing, "supervisor", json=body)
+    assert status == 200 and row["shared_with"] == ["dnrfd", "tracfin"] and row["entries"] == 2
+    status, changes = await call(service, "GET", "/v1/watchlist/changes", params={"list": "go-fast"})
+    assert changes["changes"][0]["after"]["shared_with"] == ["dnrfd", "tracfin"]
+    assert changes["changes"][0]["changed_by"] == "test-supervisor"
+
+    export = "/v1/investigations/watchlists/go-fast/export"
+    status, err = await call(service, "GET", export, params={"partner": "gendarmerie-59"})
+    assert status == 403 and "not shared with 'gendarmerie-59'" in err["error"]["message"]
+    status, doc = await call(service, "GET", export, "dupont", params={"partner": "dnrfd"})
+    assert status == 200 and doc["format"] == "lapi-watchlist/1" and doc["partner"] == "dnrfd"
+    assert doc["list"]["purpose"].startswith("Art. 67 bis") and doc["exported_by"] == "dupont"
+    assert sorted(e["plate"] for e in doc["entries"]) == ["EF456GH", "GV0??KP"]
+
+    # the partner imports it (here: the same service, under another name)
+    status, imported = await call(service, "POST", "/v1/investigations/watchlists/import", "supervisor",
+                                  params={"as": "dnrfd-go-fast"}, json=doc)
+    assert status == 201, imported
+    assert imported["inserted"] == 2 and imported["shared_with"] == [] and imported["purpose"] == doc["list"]["purpose"]
+    assert imported["provenance"]["list"] == "go-fast" and imported["provenance"]["exported_by"] == "dupont"
+    status, entries = await call(service, "GET", "/v1/watchlist", params={"list": "dnrfd-go-fast"})
+    sources = {e["plate_norm"]: e["source"] for e in entries["entries"]}
+    assert sources["EF456GH"].endswith(f"/go-fast#{entry.id}")
+    (read,) = await store.store_reads("cam-1", NOW, [plate_read("EF456GH")])  # both lists hit, the import too
+    status, hits = await call(service, "GET", "/v1/hits")
+    assert sorted(h["list_name"] for h in hits["hits"] if h["read_id"] == read.id) == ["dnrfd-go-fast", "go-fast"]
+
+    status, err = await call(service, "POST", "/v1/investigations/watchlists/import", "supervisor",
+                             params={"as": "dnrfd-go-fast"}, json=doc)
+    assert status == 409 and "already exists" in err["error"]["message"]
+    for broken, fragment in (({**doc, "format": "csv"}, "format:"), ({**doc, "list": {**doc["list"], "purpose": ""}},
+                                                                      "list.purpose: required"),
+                             ({**doc, "entries": [{"plate": "!!"}]}, "entries[0].plate")):
+        status, err = await call(service, "POST", "/v1/investigations/watchlists/import", "supervisor",
+                                 params={"as": "other"}, json=broken)
+        assert status == 400 and fragment in err["error"]["message"], (fragment, err)
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT action, principal, result_count, parameters->>'partner' FROM audit_log"
+                                 " WHERE operation = 'GET /v1/investigations/watchlists/{name}/export'")
+        assert await cur.fetchall() == [("export", "dupont", 2, "dnrfd")]

@@ -25,6 +25,7 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str,
         return {"application/json": {"schema": schema}}
 
     gated = [procedure]
+    name = {"name": "name", "in": "path", "required": True, "description": "list name", "schema": {"type": "string"}}
     case = op("A signed case archive (zip) for a procedure: the chosen reads (and the reads of the chosen hits), "
               "their hits, passes, routes of plates over windows (GeoJSON), the reads' crops, the cameras, and the "
               "audit trail of every call made under the procedure; manifest.json lists each file with its SHA-256, "
@@ -90,9 +91,28 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str,
                   schema={"type": "number"}),
                 q("limit", "max places (1-200, default 20)", schema={"type": "integer"}), procedure],
             errors=("400", "403"))},
+        "/v1/investigations/watchlists/{name}/sharing": {
+            "get": op("A watchlist's partner services, purpose and provenance", params=[name], errors=("404",)),
+            "put": op("Share a watchlist with named partner services and/or set its purpose (supervisors; logged in "
+                      "the watchlist change history)", params=[name], body=body({"type": "object", "properties": {
+                          "shared_with": {"type": "array", "items": {"type": "string"}, "maxItems": 50},
+                          "purpose": {"type": "string", "maxLength": 2000}}}), errors=("400", "404", "415"))},
+        "/v1/investigations/watchlists/{name}/export": {"get": op(
+            "A shared watchlist as JSON (format lapi-watchlist/1) for one of its partners: list metadata, purpose, "
+            "provenance and entries; 403 when the list is not shared with that partner, 409 without a purpose",
+            params=[name, q("partner", "the partner service the export is for", True)],
+            errors=("400", "403", "404", "409"))},
+        "/v1/investigations/watchlists/import": {"post": op(
+            "Import a partner's exported list (lapi-watchlist/1) as a new list (supervisors): its provenance (issuing "
+            "service, list, exported by and when) is kept on the list and in each entry's source; 409 if the name "
+            "is taken", "201", params=[q("as", "the list's name here (default: its name there)")],
+            body=body({"type": "object", "required": ["format", "service", "exported_by", "exported_at", "list",
+                                                      "entries"]}), errors=("400", "409", "415"))},
     }
 
 
+_SHARING = _obj({"name": _STR, "purpose": _STR, "shared_with": {"type": "array", "items": _STR},
+                 "provenance": {"type": "object"}, "entries": _INT})
 _PLACE_SEEN = _obj({"place": _STR, "reads": _INT, "first_seen": _TIME, "last_seen": _TIME})
 RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/investigations/retroactive", "post"): _obj({
@@ -109,6 +129,11 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
                        "via": {"enum": ["read", "candidate"]}, "score": _NUM, "cost": _NUM, "hit": _BOOL}),
         q=_STR, mode=_STR, restricted=_RESTRICTED),
     ("/v1/investigations/cases/verify", "post"): _obj({"ok": _BOOL, "problems": {"type": "array", "items": _STR}}),
+    **{(f"/v1/investigations/watchlists/{{name}}/sharing", m): _SHARING for m in ("get", "put")},
+    ("/v1/investigations/watchlists/import", "post"): _SHARING,
+    ("/v1/investigations/watchlists/{name}/export", "get"): _obj({
+        "format": {"const": "lapi-watchlist/1"}, "service": _STR, "partner": _STR, "exported_by": _STR,
+        "exported_at": _TIME, "list": _obj({"name": _STR, "purpose": _STR}), "entries": {"type": "array"}}),
     ("/v1/investigations/locate/{plate}", "get"): _list_of(
         "places", _obj({"lat": _NUM, "lon": _NUM, "visits": _INT, "stops": _INT, "days": _INT, "score": _NUM,
                         "usual_hours": {"type": "array", "items": _INT}}),

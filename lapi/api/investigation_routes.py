@@ -25,6 +25,8 @@ from lapi.investigations.locate import locate
 from lapi.investigations.places import body_time
 from lapi.investigations.places import parse_places, place_cameras
 from lapi.investigations.retroactive import check_entry
+from lapi.investigations.sharing import export_document, parse_partners, parse_purpose, read_document
+from lapi.investigations.sharing_store import get_sharing, import_list, set_sharing
 from lapi.investigations.settings import MAX_RETROACTIVE_DAYS, InvestigationSettings
 from lapi.investigations.stakeout import MAX_RESULTS, StakeoutQuery, stakeout
 
@@ -256,6 +258,71 @@ async def post_case_verify(request: web.Request) -> web.Response:
     return _json(result.as_dict())
 
 
+# shared watchlists -------------------------------------------------------------------------------
+
+@allow(*ANALYSTS, audit="consultation")
+async def get_list_sharing(request: web.Request) -> web.Response:
+    row = await get_sharing(request.app[STORE], request.match_info["name"])
+    counted(request, 1)
+    return _json(row)
+
+
+@allow("supervisor", audit="alteration")
+async def put_list_sharing(request: web.Request) -> web.Response:
+    """Which partner services a list is shared with, and its purpose (a supervisor's decision)."""
+    body = await _object(request, ("shared_with", "purpose"))
+    try:
+        partners = parse_partners(body["shared_with"]) if "shared_with" in body else None
+        purpose = parse_purpose(body["purpose"]) if "purpose" in body else None
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    if partners is None and purpose is None:
+        raise web.HTTPBadRequest(text="body names nothing to change: give shared_with and/or purpose")
+    row = await set_sharing(request.app[STORE], request.match_info["name"], partners, purpose,
+                            principal_of(request).name)
+    return _json(row)
+
+
+@allow(*ANALYSTS, audit="export")
+async def export_list(request: web.Request) -> web.Response:
+    """The list for one of its partners (``partner``), with metadata, purpose and provenance."""
+    store = request.app[STORE]
+    listing = await get_sharing(store, request.match_info["name"])
+    partner = request.query.get("partner", "")
+    if not partner:
+        raise web.HTTPBadRequest(text="partner: required, the partner service the export is for")
+    if partner not in listing["shared_with"]:
+        shared = ", ".join(listing["shared_with"]) or "nobody"
+        raise web.HTTPForbidden(text=f"list {listing['name']!r} is not shared with {partner[:64]!r} (shared with: "
+                                     f"{shared}); a supervisor shares it with PUT .../sharing")
+    if not listing["purpose"]:
+        raise web.HTTPConflict(text=f"list {listing['name']!r} has no purpose: a shared list must say what it may be "
+                                    "used for (PUT .../sharing with purpose)")
+    entries = await store.watchlists.entries(listing["name"])
+    doc = export_document(listing, entries, partner, f"LAPI {__version__}", principal_of(request).name,
+                          datetime.now(timezone.utc))
+    counted(request, len(entries), partner=partner)
+    return _json(doc)
+
+
+@allow("supervisor", audit="alteration")
+async def import_shared_list(request: web.Request) -> web.Response:
+    """A partner's exported list as a new list here (``as``: its name here), provenance kept."""
+    from lapi.watchlists import parse_max_cost
+
+    body = await _json_body(request)
+    who = principal_of(request).name
+    try:
+        listing, rows = read_document(body, request.query.get("as") or None, who, datetime.now(timezone.utc))
+        if listing["max_cost"] is not None:
+            listing["max_cost"] = parse_max_cost(listing["max_cost"], "list.max_cost")
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=str(err)) from None
+    row = await import_list(request.app[STORE], listing, rows, who)
+    counted(request, row["inserted"], list=listing["name"])
+    return _json(row, 201)
+
+
 def add_investigation_routes(app: web.Application) -> None:
     if INVESTIGATIONS not in app:
         app[INVESTIGATIONS] = InvestigationSettings()
@@ -266,3 +333,7 @@ def add_investigation_routes(app: web.Application) -> None:
     r.add_get("/v1/investigations/locate/{plate}", get_locate)
     r.add_post("/v1/investigations/cases", post_case)
     r.add_post("/v1/investigations/cases/verify", post_case_verify)
+    r.add_get("/v1/investigations/watchlists/{name}/sharing", get_list_sharing)
+    r.add_put("/v1/investigations/watchlists/{name}/sharing", put_list_sharing)
+    r.add_get("/v1/investigations/watchlists/{name}/export", export_list)
+    r.add_post("/v1/investigations/watchlists/import", import_shared_list)

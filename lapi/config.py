@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ class Settings:
     max_frame_bytes: int = 20 * 1024 * 1024
     database_url: str | None = None  # None: embedded PostgreSQL
     data_dir: Path = PROJECT_ROOT / "data"
+    compress_after: timedelta = timedelta(days=2)  # TimescaleDB: chunks older than this are compressed
     detector_dir: Path = PROJECT_ROOT / "models" / "detector"
     recognizer_config: Path = PROJECT_ROOT / "models" / "ocr" / "lapi_plate_g2.json"
     device: str = "cpu"
@@ -112,7 +114,7 @@ class Settings:
 
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "server": {"host": str, "port": int, "max_frame_bytes": int},
-    "store": {"database_url": str, "data_dir": str},
+    "store": {"database_url": str, "data_dir": str, "compress_after": (str, int)},
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
                 "min_confidence": (int, float), "min_confidence_generic": (int, float)},
@@ -147,6 +149,19 @@ def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None
     if isinstance(value, bool) or not isinstance(value, expected):
         names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
         raise ConfigError(f"{key}: must be {names}, got {value!r}")
+
+
+def _duration(key: str, value: Any, lo: timedelta, hi: timedelta) -> timedelta:
+    """A duration key ("2d", "36h", or seconds) within [lo, hi]."""
+    from lapi.retention import describe, parse_duration
+
+    try:
+        d = parse_duration(key, value)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if not lo <= d <= hi:
+        raise ConfigError(f"{key}: must be between {describe(lo)} and {describe(hi)}, got {describe(d)}")
+    return d
 
 
 def _range(key: str, value: int | float, lo: float, hi: float) -> None:
@@ -426,6 +441,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     url = values.get("database_url") or None
     if url is not None and not url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("store.database_url: must start with postgresql:// (or be unset for the embedded store)")
+    compress_after = _duration("store.compress_after", values.get("compress_after", "2d"),
+                               timedelta(hours=1), timedelta(days=365))
 
     detector_dir = _path(base, values.get("detector_dir", "models/detector"))
     if not (detector_dir / "model.json").exists():
@@ -435,7 +452,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         raise ConfigError(f"reading.recognizer_config: {recognizer_config} does not exist")
 
     return Settings(
-        host=values.get("host", Settings.host), port=port,
+        host=values.get("host", Settings.host), port=port, compress_after=compress_after,
         max_frame_bytes=values.get("max_frame_bytes", Settings.max_frame_bytes),
         database_url=url, data_dir=_path(base, values.get("data_dir", "data")),
         detector_dir=detector_dir, recognizer_config=recognizer_config, device=device,

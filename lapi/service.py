@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -14,13 +15,16 @@ from lapi.api.watchlist_routes import FEED_POLL_S
 from lapi.config import Settings
 from lapi.delivery.dispatcher import OutboxDispatcher, configured_destinations
 from lapi.reading.pipeline import PlateReader
+from lapi.store.camera_hours import CameraHours
 from lapi.store.db import Store
 from lapi.store.embedded import EmbeddedPostgres
 from lapi.store.retention import RetentionJob
+from lapi.store.timescale import apply_policies
 from lapi.store.tokens import TokenStore
 from trackers.server import TeltonikaServer
 
 log = logging.getLogger("lapi")
+CAMERA_HOURS_EVERY = timedelta(minutes=10)  # plain PostgreSQL: the hourly summary's refresh
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -37,9 +41,13 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     dispatcher = None
     runner = osmand_runner = None
     teltonika = None
-    retention_task = None
+    retention_task = hours_task = None
     try:
         await store.open()
+        if store.partitions.timescale:  # compression and the hourly aggregate's refresh (lapi/store/timescale.py)
+            async with store.pool.connection() as conn:
+                await apply_policies(conn, settings.compress_after)
+        hours_task = asyncio.create_task(CameraHours(store).run_periodically(CAMERA_HOURS_EVERY), name="camera-hours")
         if not await TokenStore(store).has_active_admin():
             log.warning("no admin token yet: every API call needs a token. Make the first one with\n"
                         "    lapi token create --role admin --principal <your name>\n"
@@ -95,9 +103,10 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        if retention_task is not None:
-            retention_task.cancel()
-            await asyncio.gather(retention_task, return_exceptions=True)
+        for task in (retention_task, hours_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if dispatcher is not None:
             await dispatcher.stop()
         if teltonika is not None:

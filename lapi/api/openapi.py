@@ -277,6 +277,13 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/v1/procedures/holds/{hold_id}/release": {"post": _op(
                 "Release a hold (supervisors): its reads fall back under their class's retention",
                 params=[_p("hold_id", "hold id")], errors=("400", "404", "409"))},
+            "/v1/traffic/hourly": {"get": _op(
+                "Reads per camera per hour (counts, no plates): the TimescaleDB continuous aggregate or the "
+                "refreshed summary table on plain PostgreSQL, the newest hours counted live", params=[
+                    _q("from", "first hour (default: to - 24 h)", schema=time),
+                    _q("to", "end of the window, exclusive (default: now; at most 366 days after from)", schema=time),
+                    _q("camera", "only these cameras (comma-separated or repeated, at most 1000)"),
+                    _q("limit", "max rows (1-10000, default 10000)", schema={"type": "integer"})])},
             "/v1/cameras/{camera_id}/health": {"get": _op(
                 "A camera's tracking and video source: state, fps in, fps processed, dropped frames, "
                 "reconnections, last error", params=[_p("camera_id", "camera id")], errors=("404",))},

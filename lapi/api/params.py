@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from aiohttp import web
 
@@ -47,3 +47,22 @@ def query_time(request: web.Request, name: str, default: datetime | None = None)
         return parse_time(raw, name)
     except PingError as err:
         raise web.HTTPBadRequest(text=str(err)) from None
+
+
+def query_names(request: web.Request, key: str) -> list[str]:
+    """``?key=`` values, repeated or comma-separated, trimmed, empty ones dropped."""
+    return [v.strip() for raw in request.query.getall(key, []) for v in raw.split(",") if v.strip()]
+
+
+def query_window(request: web.Request, default: timedelta, most: timedelta,
+                 default_end: timedelta = timedelta(0)) -> tuple[datetime, datetime]:
+    """``?from=`` and ``?to=`` (default: the ``default`` before now + ``default_end``), ``to`` after
+    ``from`` and at most ``most`` later; a default that leaves the calendar is a 400 too."""
+    end = query_time(request, "to", datetime.now(timezone.utc) + default_end)
+    try:
+        start = query_time(request, "from", end - default)
+    except OverflowError:
+        raise web.HTTPBadRequest(text=f"to: too early to have the default window of {default} before it") from None
+    if end <= start or end - start > most:
+        raise web.HTTPBadRequest(text=f"to: must be after from, at most {most.days} days later")
+    return start, end

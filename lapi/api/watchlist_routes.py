@@ -16,7 +16,7 @@ from lapi.alerts import AlertFilter
 from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.audit import Disclosures, counted
 from lapi.api.app import HUB, STORE, _dumps, _json_body, bounded_body
-from lapi.api.params import query_int
+from lapi.api.params import query_int, query_names
 from lapi.delivery.dispatcher import delivery_states
 from lapi.delivery.feed import AlertFeed, AlertSubscription, FeedClosed
 from lapi.store.db import HIT_STATUSES
@@ -275,14 +275,10 @@ async def _decide_hit(request: web.Request, status: str) -> web.Response:
 
 # alerts -----------------------------------------------------------------------------------------
 
-def _names(request: web.Request, key: str) -> list[str]:
-    return [v.strip() for raw in request.query.getall(key, []) for v in raw.split(",") if v.strip()]
-
-
 def feed_params(request: web.Request) -> tuple[AlertFilter, int | None]:
     """Filter (``list``, ``category``, ``camera``: repeated or comma-separated; ``min_priority``) and
     the alert id to resume after (``after``, else the SSE ``Last-Event-ID`` header; none: live only)."""
-    flt = AlertFilter.of(_names(request, "list"), _names(request, "category"), _names(request, "camera"),
+    flt = AlertFilter.of(query_names(request, "list"), query_names(request, "category"), query_names(request, "camera"),
                          query_int(request, "min_priority", 1, 1, 5))
     after = query_int(request, "after", None, 0, 2 ** 63 - 1)
     if after is None and request.headers.get("Last-Event-ID"):

@@ -7,7 +7,9 @@ apply them exactly once.
 Time-series tables are written in plain PostgreSQL (``PARTITION BY RANGE (col)``, day partitions
 made on demand by :mod:`lapi.store.partitions`).  When the TimescaleDB extension is available the
 same DDL is rendered for it instead: the partition clause is dropped and the table becomes a
-hypertable with one-day chunks.  :func:`render_migration` is pure so both forms are unit-tested.
+hypertable with one-day chunks.  Where the two engines need different DDL (migration 0008), a
+line ``-- [plain]`` or ``-- [timescale]`` starts statements for that engine only and ``-- [both]``
+ends them.  :func:`render_migration` is pure so both forms are unit-tested.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import psycopg
 
 _LOCK_KEY = 0x1A9100  # advisory lock id for "LAPI migrations"
 _PARTITIONED = re.compile(r"CREATE TABLE (\w+) \(([^;]*?)\n\) PARTITION BY RANGE \((\w+)\);")
+_SECTION = re.compile(r"^-- \[(plain|timescale|both)\]\s*$")
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,22 @@ def partitioned_tables(sql: str) -> list[tuple[str, str]]:
     return [(m.group(1), m.group(3)) for m in _PARTITIONED.finditer(sql)]
 
 
+def engine_sections(sql: str, timescale: bool) -> str:
+    """``sql`` without the lines of the other engine's ``-- [plain]`` / ``-- [timescale]`` sections."""
+    keep, out = True, []
+    for line in sql.splitlines(keepends=True):
+        marker = _SECTION.match(line)
+        if marker:
+            keep = marker.group(1) in ("both", "timescale" if timescale else "plain")
+        elif keep:
+            out.append(line)
+    return "".join(out)
+
+
 def render_migration(sql: str, timescale: bool) -> str:
-    """The SQL to execute: unchanged for PostgreSQL, hypertables for TimescaleDB."""
+    """The SQL to execute: unchanged for PostgreSQL, hypertables for TimescaleDB; either way only
+    the engine's own sections."""
+    sql = engine_sections(sql, timescale)
     if not timescale:
         return sql
 

@@ -6,7 +6,8 @@ alerts of expired hit reads go with them (an alert carries the plate) and so do 
 neither reads nor hits.  When every row of the day is expired the partition is dropped whole,
 otherwise the expired rows are deleted (the edges).  Each transaction that erases something also
 writes its audit row (action ``erasure``, counts per class), so nothing is erased untraced.
-Under TimescaleDB the same deletions run over the whole expired range (chunks are not dropped).
+Under TimescaleDB the days are the hypertable's one-day chunks, and a wholly expired one goes
+with ``drop_chunks`` (lapi/store/timescale.py says why this is not a TimescaleDB retention policy).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from psycopg import AsyncConnection, sql
 from lapi.retention import RetentionRules, day_bounds, day_fate, describe
 from lapi.store.audit import AuditEntry, AuditLog
 from lapi.store.read_classes import held_read, hit_read
+from lapi.store.timescale import CHUNKS, drop_chunk_statement
 
 if TYPE_CHECKING:
     from lapi.store.db import Store
@@ -83,17 +85,13 @@ class RetentionJob:
             if not (await cur.fetchone())[0]:
                 return {"skipped": "another retention run is in progress"}
             try:
-                if self.store.partitions.timescale:
-                    total.add(await self._erase(conn, datetime.min.replace(tzinfo=timezone.utc),
-                                                max(non_hit_cut, hit_cut), now, None))
-                else:
-                    for day, partition in await self._partitions(conn):
-                        fate = day_fate(day, self.rules, now)
-                        if fate == "keep":
-                            continue
-                        start, end = day_bounds(day)
-                        total.add(await self._erase(conn, start, min(end, max(non_hit_cut, hit_cut)), now,
-                                                    partition if fate == "drop" else None, day))
+                for day, partition in await self._partitions(conn):
+                    fate = day_fate(day, self.rules, now)
+                    if fate == "keep":
+                        continue
+                    start, end = day_bounds(day)
+                    total.add(await self._erase(conn, start, min(end, max(non_hit_cut, hit_cut)), now,
+                                                partition if fate == "drop" else None, day))
                 total.add(await self._erase_rule_alerts(conn, now))
                 cur = await conn.execute("DELETE FROM frame_keys WHERE read_at < %s", (max(non_hit_cut, hit_cut),))
                 frame_keys = cur.rowcount  # retry keys: no data in them, no use once their reads may be gone
@@ -107,6 +105,10 @@ class RetentionJob:
                 **total.counts(), "partitions_dropped": total.partitions_dropped, "frame_keys": frame_keys}
 
     async def _partitions(self, conn: AsyncConnection) -> list[tuple[date, str]]:
+        """(UTC day, partition or chunk name) of every day that holds reads, oldest first."""
+        if self.store.partitions.timescale:  # one-day chunks, aligned on UTC midnight
+            cur = await conn.execute(CHUNKS, ("plate_reads",))
+            return [(start.astimezone(timezone.utc).date(), f"{schema}.{name}") for schema, name, start in await cur.fetchall()]
         cur = await conn.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'plate_reads' ORDER BY c.relname")
@@ -147,10 +149,14 @@ class RetentionJob:
             doomed = erased.non_hit_reads + erased.hit_reads
             whole = False
             if partition is not None:
-                cur = await conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(partition)))
+                cur = await conn.execute("SELECT count(*) FROM plate_reads WHERE read_at >= %(s)s AND read_at < %(e)s",
+                                         params)  # the whole day: a dropped day is wholly expired
                 whole = (await cur.fetchone())[0] == doomed
             if whole:
-                await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition)))
+                if self.store.partitions.timescale:
+                    await conn.execute(drop_chunk_statement("plate_reads"), params)
+                else:
+                    await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition)))
                 erased.partitions_dropped.append(partition)
             elif doomed:
                 await conn.execute("DELETE FROM plate_reads r USING doomed d WHERE r.id = d.id AND r.read_at = d.read_at"

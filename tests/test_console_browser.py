@@ -162,6 +162,19 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     await item.locator(".decision", has_text="confirmed by Lt Dupont").wait_for()
     assert (await store.get_hit(hit.id))["status"] == "confirmed"
 
+    # another one, rejected (Tab from its Confirm button reaches Reject)
+    (stored,) = await store.store_reads("a16-coquelles", datetime.now(timezone.utc), [plate_read(PLATE, 0.62)])
+    (other,) = stored.hits
+    item = page.locator(f"#feed-list li[data-hit-id='{other.id}']")
+    await item.wait_for(timeout=15000)
+    await item.get_by_role("button", name=f"Confirm hit {other.id}").focus()
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    await page.keyboard.type("crop shows GV-078-KP: another vehicle")
+    await page.keyboard.press("Enter")
+    await item.locator(".decision", has_text="rejected by Lt Dupont").wait_for()
+    assert (await store.get_hit(other.id))["status"] == "rejected"
+
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "console.png"), full_page=True)
     print(f"\nbrowser: vehicle with 10,000 reads opened in {open_s * 1000:.0f} ms; screenshot {OUTPUT / 'console.png'}")
@@ -173,7 +186,8 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     for expected in (("GET /v1/vehicles/{plate}/sightings", None), ("GET /v1/vehicles/{plate}/sightings", PROCEDURE),
                      ("GET /v1/vehicles/{plate}/route", PROCEDURE), ("GET /v1/plates", PROCEDURE),
                      ("GET /v1/reads/{read_id}/crop", PROCEDURE), ("GET /v1/vehicles/{plate}/convoys", PROCEDURE),
-                     ("GET /v1/hits", None), ("POST /v1/hits/{hit_id}/confirm", None)):
+                     ("GET /v1/hits", None), ("POST /v1/hits/{hit_id}/confirm", None),
+                     ("POST /v1/hits/{hit_id}/reject", None)):
         assert expected in audit, (expected, sorted(audit, key=str))
 
 

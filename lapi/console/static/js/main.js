@@ -27,7 +27,7 @@ async function signIn(secret) {
   state.cameras = new Map(cameras.cameras.map((c) => [c.id, c.name]));
   state.baseLayer = await api.get("/v1/geo/base-layer").catch(() => null);  // 404: none configured
   state.timeline = new Timeline($("timeline").tBodies[0], state.cameras);
-  state.feed = new Feed($("feed-list"), $("feed-state"), (plate) => openVehicle({ ...currentWindow(), plate }));
+  state.feed = new Feed($("feed-list"), $("feed-state"), (plate) => show({ ...currentWindow(), plate }));
   state.feed.start();
   $("q").focus();
 }
@@ -86,7 +86,7 @@ function showCandidates(found, win) {
     b.type = "button";
     b.textContent = `${p.plate_norm} — ${p.reads} read(s), ${p.cameras} camera(s), last ${shortTime(p.last_seen)}` +
       (found.mode === "lookalike" ? `, cost ${p.cost}` : "") + (p.hit ? ", hit" : "");
-    b.addEventListener("click", () => openVehicle({ ...win, plate: p.plate_norm }));
+    b.addEventListener("click", () => show({ ...win, plate: p.plate_norm }));
     li.appendChild(b);
     list.appendChild(li);
   }
@@ -94,6 +94,12 @@ function showCandidates(found, win) {
   $("candidates").hidden = false;
   $("candidates-title").textContent = `Plates found (${found.plates.length}, ${found.mode} ${found.query})`;
   $("candidates-title").focus();
+}
+
+// From a button (a candidate, a convoy member, a live hit): an error goes where the search's would.
+function show(query) {
+  $("search-error").textContent = "";
+  openVehicle(query).catch((err) => { $("search-error").textContent = err.message; });
 }
 
 async function openVehicle(query) {
@@ -130,6 +136,8 @@ async function loadOlder() {
     redraw();
     const next = $("timeline").tBodies[0].rows[before];  // keyboard users land on the first new row
     if (next) { next.tabIndex = -1; next.focus(); } else $("load-older").focus();
+  } catch (err) {
+    $("timeline-count").textContent = `could not load older reads: ${err.message}`;
   } finally {
     $("load-older").disabled = false;
   }
@@ -150,7 +158,7 @@ async function convoys(event) {
       open.type = "button";
       open.className = "secondary";
       open.textContent = c.plate_norm;
-      open.addEventListener("click", () => openVehicle({ ...q, plate: c.plate_norm }));
+      open.addEventListener("click", () => show({ ...q, plate: c.plate_norm }));
       tr.insertCell().appendChild(open);
       for (const v of [c.cameras, c.score, c.mean_offset_s, c.listed ? "yes" : ""]) tr.insertCell().textContent = v;
     }

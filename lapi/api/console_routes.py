@@ -8,17 +8,15 @@ that keep the page from being framed or from loading anything but its own origin
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from lapi.api.access import ANALYSTS, allow, public
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
-from lapi.api.geo_routes import GEO, GEOJSON, _window
+from lapi.api.geo_routes import GEO, GEOJSON, _dumps, _window
 from lapi.api.params import query_float, query_int
 from lapi.console import STATIC_DIR
 from lapi.console.search import plan, search_plates
@@ -53,10 +51,6 @@ async def console_file(request: web.Request) -> web.StreamResponse:
 @public("a link to the console")
 async def console_redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/console/")
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
 
 
 @allow(*ANALYSTS, audit="consultation")

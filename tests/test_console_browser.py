@@ -84,9 +84,14 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     await store.add_watch_entry(PLATE, category="passeur", reason="PV 2026/0042")
     secret = await url.token("Lt Dupont")
 
-    # sign in: paste the token, Enter
+    # sign in: paste the token, Enter (a wrong one is refused, said on the page)
     await page.goto(f"{url}/console/")
     assert await focused_id(page) == "token"
+    await page.keyboard.type("not-a-token")
+    await page.keyboard.press("Enter")
+    await page.locator("#sign-in-error", has_text="invalid, expired or revoked token").wait_for()
+    page.errors.clear()  # the browser logs the refused call (401) as an error
+    await page.fill("#token", "")
     await page.keyboard.type(secret)
     await page.keyboard.press("Enter")
     await page.wait_for_selector("#console:not([hidden])")
@@ -174,6 +179,11 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     await page.keyboard.press("Enter")
     await item.locator(".decision", has_text="rejected by Lt Dupont").wait_for()
     assert (await store.get_hit(other.id))["status"] == "rejected"
+
+    # every control has a label, and the page fits a laptop screen's width
+    assert await page.evaluate("() => [...document.querySelectorAll('input, select, textarea')]"
+                               ".filter((e) => !e.labels.length).map((e) => e.id)") == []
+    assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
     OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "console.png"), full_page=True)

@@ -338,3 +338,18 @@ async def test_a_list_shared_with_a_partner_travels_with_its_purpose_and_provena
         cur = await conn.execute("SELECT action, principal, result_count, parameters->>'partner' FROM audit_log"
                                  " WHERE operation = 'GET /v1/investigations/watchlists/{name}/export'")
         assert await cur.fetchall() == [("export", "dupont", 2, "dnrfd")]
+
+
+def test_investigations_config_is_checked_naming_the_key():
+    import pytest
+
+    from lapi.config import ConfigError
+    from lapi.investigations.settings import parse_investigations
+
+    assert parse_investigations({"retroactive_days": 3}).retroactive_days == 3
+    for table, fragment in (({"retroactive_days": 40}, "investigations.retroactive_days: must be between 0 and 15"),
+                            ({"case_key_env": 3}, "investigations.case_key_env: must be str"),
+                            ({"case_key_env": " "}, "investigations.case_key_env: must name"),
+                            ({"colour": 1}, "investigations.colour: unknown key")):
+        with pytest.raises(ConfigError, match=fragment):
+            parse_investigations(table)

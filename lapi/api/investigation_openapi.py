@@ -19,8 +19,10 @@ PLACE_IN = {"type": "object", "required": ["from", "to"], "properties": {
     "from": _TIME_IN, "to": _TIME_IN}}
 
 
-def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str, Any]:
-    """Paths for the document, built with its ``_op`` and ``_q`` helpers."""
+def investigation_paths(op: Any, q: Any, procedure: dict[str, Any], paths: dict[str, Any]) -> dict[str, Any]:
+    """Paths for the document, built with its ``_op`` and ``_q`` helpers; the candidate search takes the
+    query language of ``GET /v1/plates`` (its q, mode and max_cost parameters, from ``paths``)."""
+    search = [p for p in paths["/v1/plates"]["get"]["parameters"] if p["name"] in ("q", "mode", "max_cost")]
     def body(schema: dict[str, Any]) -> dict[str, Any]:
         return {"application/json": {"schema": schema}}
 
@@ -69,12 +71,7 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any]) -> dict[str,
             "characters replaced by OCR lookalikes, scored from the character confidences) matches a plate "
             "(exact), a pattern (wildcard: ? one character, * any run) or its lookalikes; best score first, "
             "with the string that matched and whether via the read or a candidate", params=[
-                q("q", "plate or pattern, any separators", True),
-                q("mode", "exact, wildcard or lookalike (default: wildcard when q has ? or *, else exact)",
-                  schema={"type": "string", "enum": ["exact", "wildcard", "lookalike"]}),
-                q("max_cost", "lookalike: highest weighted distance (0.05-0.99, default 0.8)",
-                  schema={"type": "number"}),
-                q("from", "window start (default: to - 7 days)", schema=_TIME_IN),
+                *search, q("from", "window start (default: to - 7 days)", schema=_TIME_IN),
                 q("to", "window end (default: now); at most 31 days", schema=_TIME_IN),
                 q("limit", "max reads (1-1000, default 100)", schema={"type": "integer"}), procedure],
             errors=("400", "403"))},

@@ -337,6 +337,6 @@ def openapi_document(version: str) -> dict[str, Any]:
             op["responses"].setdefault("403", _ERROR)
     from lapi.api.investigation_openapi import RESPONSES as INVESTIGATION_RESPONSES, investigation_paths
 
-    doc["paths"].update(investigation_paths(_op, _q, procedure))  # /v1/investigations/... (issue 12)
+    doc["paths"].update(investigation_paths(_op, _q, procedure, doc["paths"]))  # /v1/investigations/... (issue 12)
     RESPONSES.update(INVESTIGATION_RESPONSES)
     return complete(doc)

@@ -40,10 +40,13 @@ class StakeoutQuery:
         if not branches:
             branches.append("SELECT 0 AS k, ''::text AS plate_norm, 0::bigint AS n, now() AS first, now() AS last"
                             " WHERE false")
-        sql = (f"WITH p AS ({' UNION ALL '.join(branches)})"
-               " SELECT plate_norm, array_agg(k ORDER BY k), array_agg(n ORDER BY k), array_agg(first ORDER BY k),"
-               " array_agg(last ORDER BY k) FROM p GROUP BY plate_norm HAVING count(*) >= %(m)s"
-               " ORDER BY count(*) DESC, sum(n) DESC, plate_norm LIMIT %(limit)s")
+        # the plates at m places or more first (a hash aggregate over the per-place rows), then their
+        # per-place rows: aggregating every plate's details would sort tens of thousands of groups
+        sql = (f"WITH p AS MATERIALIZED ({' UNION ALL '.join(branches)}),"
+               " c AS (SELECT plate_norm, count(*) AS places, sum(n) AS reads FROM p GROUP BY plate_norm"
+               "  HAVING count(*) >= %(m)s ORDER BY count(*) DESC, sum(n) DESC, plate_norm LIMIT %(limit)s)"
+               " SELECT p.plate_norm, p.k, p.n, p.first, p.last FROM p JOIN c USING (plate_norm)"
+               " ORDER BY c.places DESC, c.reads DESC, p.plate_norm, p.k")
         return sql, params
 
 
@@ -55,7 +58,7 @@ async def stakeout(store: Store, query: StakeoutQuery) -> list[dict[str, Any]]:
         cur = await conn.execute(sql, params)
         rows = await cur.fetchall()
     names = [p.name for p in query.places]
-    return [{"plate_norm": plate, "places_seen": len(ks),
-             "places": [{"place": names[k], "reads": n, "first_seen": f, "last_seen": la}
-                        for k, n, f, la in zip(ks, ns, firsts, lasts)]}
-            for plate, ks, ns, firsts, lasts in rows]
+    vehicles: dict[str, list[dict[str, Any]]] = {}
+    for plate, k, n, first, last in rows:
+        vehicles.setdefault(plate, []).append({"place": names[k], "reads": n, "first_seen": first, "last_seen": last})
+    return [{"plate_norm": plate, "places_seen": len(seen), "places": seen} for plate, seen in vehicles.items()]

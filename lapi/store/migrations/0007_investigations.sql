@@ -37,3 +37,9 @@ CREATE TABLE case_exports (
 CREATE INDEX case_exports_procedure ON case_exports (procedure, id);
 CREATE TRIGGER case_exports_append_only BEFORE UPDATE OR DELETE ON case_exports
     FOR EACH ROW EXECUTE FUNCTION lapi_append_only();
+
+-- Stakeout (and the convoy query) read the plates of cameras over time ranges: with the plate in
+-- the (camera, time) index those are index-only scans, not one heap visit per read (3-4x faster
+-- on 3 million reads, lapi bench stakeout).  Same key as before, so no other query changes plan.
+DROP INDEX plate_reads_camera_time;
+CREATE INDEX plate_reads_camera_time ON plate_reads (camera_id, read_at DESC) INCLUDE (plate_norm);

@@ -564,9 +564,6 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     from lapi.api.security_routes import add_security_routes
 
     add_security_routes(app)  # audit log, whoami (lapi/api/security_routes.py)
-    from lapi.api.investigation_routes import add_investigation_routes
-
-    add_investigation_routes(app)  # retroactive hits, stakeout, ... (lapi/api/investigation_routes.py)
     from lapi.api.traffic_routes import add_traffic_routes
 
     add_traffic_routes(app)  # reads per camera per hour (lapi/api/traffic_routes.py)

@@ -3,6 +3,7 @@
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dataclasses
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -82,7 +83,7 @@ def test_check_ping_rules(change, field):
     good = Ping("b", NOW, 50.0, 1.8, speed_kmh=90.0)
     assert check_ping(good, NOW) is good
     with pytest.raises(PingError) as err:
-        check_ping(Ping(**{**good.__dict__, **change}), NOW)
+        check_ping(dataclasses.replace(good, **change), NOW)
     assert err.value.field == field
     assert check_ping(Ping("b", NOW + timedelta(minutes=9), 1, 1, speed_kmh=450.0), NOW,
                       PingRules(timedelta(minutes=10), 500.0))

@@ -44,8 +44,11 @@ class TeltonikaError(DecodeError):
     """A malformed handshake or AVL packet."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AvlRecord:
+    """One AVL record as the device sent it.  Treat as immutable: not ``frozen`` because a frozen
+    dataclass costs ~3 µs more to build, a tenth of a ping's whole server budget (``lapi bench pings``)."""
+
     timestamp_ms: int
     priority: int
     lon: float
@@ -61,7 +64,8 @@ class AvlRecord:
 
     @property
     def fix_time(self) -> datetime:
-        return _EPOCH + timedelta(milliseconds=self.timestamp_ms)
+        ms = self.timestamp_ms  # positional timedelta: a third cheaper than milliseconds=
+        return _EPOCH + timedelta(0, ms // 1000, ms % 1000 * 1000)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ _MOVE_COUNTED = (f"WITH staged AS (DELETE FROM ping_stage RETURNING grp, {_COLUM
          "  ON CONFLICT (beacon_id, fix_time) DO NOTHING RETURNING beacon_id, fix_time)"
          " SELECT g.grp, count(*) FROM ins JOIN (SELECT DISTINCT ON (beacon_id, fix_time) grp, beacon_id, fix_time"
          "  FROM staged ORDER BY beacon_id, fix_time, grp) g USING (beacon_id, fix_time) GROUP BY g.grp")
+_STAGE_TYPES = ["int4", "text", "timestamptz", "float8", "float8", "float4", "float4", "float4", "float4", "float4"]
 _MOVE = (f"WITH staged AS (DELETE FROM ping_stage RETURNING {_COLUMNS})"
          f" INSERT INTO beacon_pings ({_COLUMNS}) SELECT {_COLUMNS} FROM staged ON CONFLICT (beacon_id, fix_time) DO NOTHING")
 
@@ -49,7 +50,9 @@ class PingCopier:
             await conn.execute(_STAGE_DDL)
             self._staged.add(pid)
         cur = conn.cursor()
-        async with cur.copy(f"COPY ping_stage (grp, {_COLUMNS}) FROM STDIN") as copy:
+        # binary COPY: ~0.6 µs a row against ~4 µs in text (no datetime/float formatting)
+        async with cur.copy(f"COPY ping_stage (grp, {_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_STAGE_TYPES)
             for grp, pings in enumerate(groups):
                 for p in pings:
                     await copy.write_row((grp, p.beacon_id, p.fix_time, p.lat, p.lon, p.speed_kmh, p.heading,

@@ -23,6 +23,8 @@ from lapi.cameras import Camera
 from lapi.config import ConfigError, GeoSettings, TrackerSettings, parse_geo
 from lapi.console import STATIC_DIR
 from lapi.console.base_layer import BaseLayerError, check_base_layer
+from lapi.console.search import lookalike_variants, plan, search_plates
+from lapi.matching import weighted_distance
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
 from lapi.store.geo import GeoStore
@@ -165,6 +167,25 @@ async def test_plate_search_exact_wildcard_lookalike_gated_and_audited(console, 
     assert len(rows) == 4  # the successful searches, each with its procedure (or none) and parameters
     assert {r["justification"] for r in rows} == {PROCEDURE, None}
     assert rows[0]["parameters"]["query"] == {"q": "AB123CD", "mode": "lookalike"} and rows[0]["result_count"] == 1
+
+
+def test_lookalike_variants_are_those_within_the_cost():
+    variants = lookalike_variants("AB123CD", 0.8)
+    assert {"AB123CD", "A8I23CD", "A8I23C0"} <= set(variants) and "A8I23CQ" not in variants  # 0.2+0.2+0.3; +0.5
+    assert all(weighted_distance(v, "AB123CD") <= 0.8 for v in variants) and len(set(variants)) == len(variants)
+    assert lookalike_variants("1I1I1I1I1I", 0.8, most=100) is None
+
+
+async def test_lookalike_search_by_index_and_by_folded_scan_agree(store):
+    t0 = datetime.now(timezone.utc) - timedelta(hours=1)
+    for i, plate in enumerate(("AB123CD", "A8I23CD", "A8I23C0", "AB123CE", "XB123CD")):
+        await store.store_reads("cam-1", t0 + timedelta(minutes=i), [plate_read(plate)])
+    window = (t0 - timedelta(minutes=1), t0 + timedelta(hours=1))
+    by_index = await search_plates(store, plan("AB123CD", "lookalike", 0.8), *window, 50, False, 0.8)
+    by_scan = await search_plates(store, plan("AB123CD", "lookalike", 0.8, most_variants=0), *window, 50, False, 0.8)
+    assert "ANY" in plan("AB123CD", "lookalike").condition and "translate" in plan("AB123CD", "lookalike", 0.8, 0).condition
+    assert by_index == by_scan
+    assert [(r["plate_norm"], r["cost"]) for r in by_index] == [("AB123CD", 0.0), ("A8I23CD", 0.4), ("A8I23C0", 0.7)]
 
 
 # base layer --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from lapi.api.geo_routes import GEO, GEOJSON, _dumps, _window
 from lapi.api.params import query_float, query_int
 from lapi.console import STATIC_DIR
 from lapi.console.search import plan, search_plates
+from lapi.matching import DEFAULT_MAX_COST
 
 CONTENT_TYPES = {".html": "text/html", ".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml",
                  ".json": "application/json", ".png": "image/png", ".ico": "image/x-icon"}
@@ -60,16 +61,16 @@ async def plates(request: web.Request) -> web.Response:
     if not text.strip() or len(text) > 64 or not text.isprintable():
         raise web.HTTPBadRequest(text="q: required, a plate or a pattern ('?' one character, '*' any run), "
                                       "at most 64 printable characters")
+    max_cost = query_float(request, "max_cost", 0.05, 0.99)
+    max_cost = DEFAULT_MAX_COST if max_cost is None else max_cost
     try:
-        search = plan(text, request.query.get("mode") or None)
+        search = plan(text, request.query.get("mode") or None, max_cost)
     except ValueError as err:
         raise web.HTTPBadRequest(text=str(err) if str(err).startswith(("q:", "mode:")) else f"q: {err}") from None
-    start, end = _window(request, timedelta(days=30))
+    start, end = _window(request, timedelta(days=7))
     limit = query_int(request, "limit", 50, 1, 500)
-    max_cost = query_float(request, "max_cost", 0.05, 0.99)
     restricted = hits_only(request)
-    rows = await search_plates(request.app[GEO].store, search, start, end, limit, restricted,
-                               0.8 if max_cost is None else max_cost)
+    rows = await search_plates(request.app[GEO].store, search, start, end, limit, restricted, max_cost)
     counted(request, len(rows))
     return mark(web.json_response({"q": text, "query": search.query, "mode": search.mode, "start": start.isoformat(),
                                    "end": end.isoformat(), "plates": rows, **restricted_fields(restricted)},

@@ -193,7 +193,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                        schema={"type": "string", "enum": ["exact", "wildcard", "lookalike"]}),
                     _q("max_cost", "lookalike: highest weighted distance (0.05-0.99, default 0.8)",
                        schema={"type": "number"}),
-                    _q("start", "window start (alias from; default: end - 30 days)", schema=time),
+                    _q("start", "window start (alias from; default: end - 7 days)", schema=time),
                     _q("end", "window end (alias to; default: now); at most 31 days", schema=time),
                     _q("limit", "max plates (1-500, default 50)", schema={"type": "integer"})])},
             "/v1/osmand": {m: _op(

@@ -136,6 +136,7 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     zones = json.loads((ROOT / "configs" / "departure_zones.geojson").read_text())["features"]
     assert await page.locator("#map .layer-zones path").count() == len(zones)
     assert await page.locator("#map .layer-base path").count() == 1
+    assert await page.locator("#map .layer-cameras rect").count() == 7  # the corridor's six and the fixtures' cam-1
     assert "trip(s), 10000 observations" in await page.inner_text("#route-summary")
     await page.wait_for_function("() => document.querySelector('#timeline tbody img')?.naturalWidth > 0")
 

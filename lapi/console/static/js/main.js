@@ -7,7 +7,7 @@ import { Timeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_WINDOW_DAYS = 31;  // the route and convoy queries span at most this (geo routes)
-const state = { zones: null, baseLayer: null, cameras: new Map(), feed: null, timeline: null, query: null };
+const state = { zones: null, baseLayer: null, cameras: new Map(), cameraList: [], feed: null, timeline: null, query: null };
 
 async function signIn(secret) {
   setToken(secret);
@@ -24,6 +24,7 @@ async function signIn(secret) {
   $("console").hidden = false;
   const [zones, cameras] = await Promise.all([api.get("/v1/geo/zones"), api.get("/v1/cameras")]);
   state.zones = zones;
+  state.cameraList = cameras.cameras;
   state.cameras = new Map(cameras.cameras.map((c) => [c.id, c.name]));
   state.baseLayer = await api.get("/v1/geo/base-layer").catch(() => null);  // 404: none configured
   state.timeline = new Timeline($("timeline").tBodies[0], state.cameras);
@@ -122,7 +123,8 @@ async function openVehicle(query) {
 }
 
 function redraw() {
-  drawMap($("map"), { zones: state.zones, baseLayer: state.baseLayer, route: state.route, sightings: state.timeline.rows });
+  drawMap($("map"), { zones: state.zones, baseLayer: state.baseLayer, cameras: state.cameraList, route: state.route,
+                      sightings: state.timeline.rows });
   const t = state.timeline;
   $("timeline-count").textContent = `${t.rows.length} read(s) shown${t.done ? " (all)" : ""}, newest first`;
   $("load-older").hidden = t.done;

@@ -1,5 +1,5 @@
 // The route map, drawn in SVG from GeoJSON already on the page (no tiles: the machine is offline):
-// the analysts' base layer, the departure zones, the vehicle's trips and the sightings shown.
+// the analysts' base layer, the departure zones, the cameras, the vehicle's trips and the sightings shown.
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 800, HEIGHT = 520, PAD = 24;
 
@@ -50,7 +50,7 @@ function drawGeometry(g, geometry, project, lineClass, areaClass, parent) {
 }
 
 // route: the /route GeoJSON (points=none: one LineString per trip, null for a one-observation trip).
-export function drawMap(figure, { zones, baseLayer, route, sightings }) {
+export function drawMap(figure, { zones, baseLayer, cameras, route, sightings }) {
   const trips = (route?.features || []).filter((f) => f.properties?.feature === "trip");
   const tripPoints = trips.flatMap((f) => f.geometry ? positions(f.geometry.coordinates) : [f.properties.start_position]);
   const seen = (sightings || []).filter((r) => r.lat != null && r.lon != null).map((r) => [r.lon, r.lat]);
@@ -70,6 +70,13 @@ export function drawMap(figure, { zones, baseLayer, route, sightings }) {
     if (!f.geometry) continue;
     const shape = drawGeometry(zoneLayer, f.geometry, project, "zone", "zone", zoneLayer);
     if (shape) el("title", {}, shape).textContent = `Departure zone: ${f.properties?.name ?? ""}`;
+  }
+  const cameraLayer = el("g", { class: "layer-cameras" }, svg);
+  for (const c of cameras || []) {
+    if (c.lat == null || c.lon == null) continue;
+    const [x, y] = project([c.lon, c.lat]);
+    const mark = el("rect", { x: (x - 3).toFixed(1), y: (y - 3).toFixed(1), width: 6, height: 6, class: "camera" }, cameraLayer);
+    el("title", {}, mark).textContent = `Camera ${c.name || c.id} (${c.id})`;
   }
   const tripLayer = el("g", { class: "layer-route" }, svg);
   for (const f of trips) {

@@ -96,6 +96,9 @@ class Settings:
     device: str = "cpu"
     max_plates_per_frame: int = 8
     reading_threads: int = 1
+    # frames of every camera gather into batches of at most this many, waiting at most this long
+    batch_max_frames: int = 8
+    batch_max_wait_ms: float = 2.0
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
@@ -117,6 +120,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "store": {"database_url": str, "data_dir": str, "compress_after": (str, int)},
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
+                "batch_max_frames": int, "batch_max_wait_ms": (int, float),
                 "min_confidence": (int, float), "min_confidence_generic": (int, float)},
 }
 _TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -431,6 +435,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     _range("server.max_frame_bytes", values.get("max_frame_bytes", Settings.max_frame_bytes), 1024, 512 * 1024 * 1024)
     _range("reading.max_plates_per_frame", values.get("max_plates_per_frame", 8), 1, 64)
     _range("reading.reading_threads", values.get("reading_threads", 1), 1, 64)
+    _range("reading.batch_max_frames", values.get("batch_max_frames", Settings.batch_max_frames), 1, 256)
+    _range("reading.batch_max_wait_ms", values.get("batch_max_wait_ms", Settings.batch_max_wait_ms), 0, 1000)
     min_confidence = float(values.get("min_confidence", Settings.min_confidence))
     min_confidence_generic = float(values.get("min_confidence_generic", Settings.min_confidence_generic))
     _range("reading.min_confidence", min_confidence, 0.0, 1.0)
@@ -458,6 +464,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         detector_dir=detector_dir, recognizer_config=recognizer_config, device=device,
         max_plates_per_frame=values.get("max_plates_per_frame", 8),
         reading_threads=values.get("reading_threads", 1),
+        batch_max_frames=values.get("batch_max_frames", Settings.batch_max_frames),
+        batch_max_wait_ms=float(values.get("batch_max_wait_ms", Settings.batch_max_wait_ms)),
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),

@@ -59,7 +59,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         reader = PlateReader.from_settings(settings)
         ts = settings.trackers
         app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts,
-                         tracking=settings.tracking, streams=settings.streams)  # video sources start and stop with it
+                         tracking=settings.tracking, streams=settings.streams,
+                         batch_max_frames=settings.batch_max_frames, batch_max_wait_ms=settings.batch_max_wait_ms)  # video sources start and stop with it
         configure_geo(app, settings.geo)
         app[FEED_POLL_S] = settings.alerts.poll_interval_s
         app[RETENTION] = settings.retention

@@ -1,8 +1,8 @@
 """Video sources: cameras that offer a stream (RTSP, HTTP MJPEG) or a video file instead of pushing stills.
 
 Each source is read by OpenCV (FFmpeg) in its own thread, sampled at ``sample_fps``, and its
-frames handed to the event loop, where they are read (in the reading executor) and go through the
-camera's pass tracker like pushed stills.  A live stream is never allowed to queue up: when the
+frames handed to the event loop, where they are read (in micro-batches with every other camera's
+frames, lapi/reading/batcher.py) and go through the camera's pass tracker like pushed stills.  A live stream is never allowed to queue up: when the
 reader is still busy with the previous frame, a newer sampled frame replaces the waiting one and
 the replaced one counts as dropped, so the camera is always read at "now".  A file is read at the
 pace of the reader instead, nothing dropped, and timed by its own clock (start + position).
@@ -21,7 +21,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +31,7 @@ from lapi.video_config import StreamSettings
 
 if TYPE_CHECKING:
     from lapi.passes import PassRecorder
-    from lapi.reading.pipeline import PlateReader
+    from lapi.reading.batcher import ReadBatcher
     from lapi.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -294,12 +293,10 @@ class VideoSource:
 class VideoSources:
     """Every configured video source of the service, read into the store (through the passes)."""
 
-    def __init__(self, streams: list[StreamSettings], store: Store, reader: PlateReader, recorder: PassRecorder,
-                 executor: Executor) -> None:
+    def __init__(self, streams: list[StreamSettings], store: Store, batcher: ReadBatcher, recorder: PassRecorder) -> None:
         self.store = store
-        self.reader = reader
+        self.batcher = batcher  # video frames join the HTTP cameras' micro-batches
         self.recorder = recorder
-        self.executor = executor
         self.sources: dict[str, VideoSource] = {}
         for s in streams:
             source = VideoSource(s, self._processor(s.camera_id), self._ender(s.camera_id))
@@ -311,8 +308,7 @@ class VideoSources:
 
     def _processor(self, camera_id: str) -> Process:
         async def process(frame: np.ndarray, captured_at: datetime) -> None:
-            loop = asyncio.get_running_loop()
-            reads = (await loop.run_in_executor(self.executor, self.reader.read_frames, [frame]))[0]
+            reads = (await self.batcher.read(frame)).reads
             if self.recorder.tracks(camera_id):
                 await self.recorder.submit(camera_id, captured_at, reads)
             elif reads:

@@ -49,6 +49,9 @@ def test_env_overrides(tmp_path):
     ('[reading]\ncountries = "FR"\n', "reading.countries"),
     ("[reading]\nmin_confidence = 1.5\n", "reading.min_confidence"),
     ('[reading]\nmin_confidence_generic = "high"\n', "reading.min_confidence_generic"),
+    ("[reading]\nbatch_max_frames = 0\n", "reading.batch_max_frames"),
+    ('[reading]\nbatch_max_wait_ms = "2"\n', "reading.batch_max_wait_ms"),
+    ("[reading]\nbatch_max_wait_ms = -1\n", "reading.batch_max_wait_ms"),
     ("[server\n", "config file"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, key):

@@ -30,7 +30,8 @@ from lapi.api.params import query_float, query_time
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.plates import normalise_plate
-from lapi.reading.pipeline import ImageDecodeError, PlateReader
+from lapi.reading.batcher import ReadBatcher
+from lapi.reading.pipeline import ImageDecodeError, PlateReader, decode_image
 from lapi.store.beacons import BeaconStore
 from lapi.store.db import Conflict, FrameSeen, NotFound, Store
 from lapi.store.audit import AuditLog
@@ -46,6 +47,7 @@ STORE = web.AppKey("store", Store)
 READER = web.AppKey("reader", PlateReader)
 HUB = web.AppKey("hub", AlertHub)
 EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+BATCHER = web.AppKey("batcher", ReadBatcher)  # frames of every camera, read in micro-batches
 MAX_FRAME_BYTES = web.AppKey("max_frame_bytes", int)
 INGEST = web.AppKey("ingest", PingIngest)
 BEACONS = web.AppKey("beacons", BeaconStore)
@@ -228,9 +230,11 @@ async def _read_and_store(request: web.Request, camera_id: str, captured_at: dat
     check_image_size(body, request.app[LIMITS])
     loop = asyncio.get_running_loop()
     try:
-        reads, ms = await loop.run_in_executor(request.app[EXECUTOR], request.app[READER].read_image_bytes, body)
+        frame = await loop.run_in_executor(request.app[EXECUTOR], decode_image, body)
     except ImageDecodeError as err:
         raise web.HTTPBadRequest(text=f"image: {err}") from None
+    result = await request.app[BATCHER].read(frame)
+    reads, ms = result.reads, result.reading_ms
     from lapi.api.video_routes import is_tracked, tracked_frame
 
     if is_tracked(request, camera_id):  # its reads are stored under vehicle passes; the pass is alerted
@@ -493,7 +497,7 @@ def create_osmand_app(ingest: PingIngest, trackers: TrackerSettings) -> web.Appl
 
 def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 1024 * 1024,
                reading_threads: int = 1, trackers: TrackerSettings | None = None, tracking: Any = None,
-               streams: Any = ()) -> web.Application:
+               streams: Any = (), batch_max_frames: int = 8, batch_max_wait_ms: float = 2.0) -> web.Application:
     """The aiohttp application; the store must already be open.  The ping ingest (and its silence
     watch) runs with the app; protocol servers on other ports are started by the service."""
     trackers = trackers or TrackerSettings()
@@ -507,6 +511,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     app[READER] = reader
     app[HUB] = AlertHub()
     app[EXECUTOR] = ThreadPoolExecutor(max_workers=reading_threads, thread_name_prefix="lapi-read")
+    app[BATCHER] = ReadBatcher(reader, app[EXECUTOR], batch_max_frames, batch_max_wait_ms, concurrency=reading_threads)
     app[MAX_FRAME_BYTES] = max_frame_bytes
     app[TRACKERS] = trackers
     app[BEACONS] = BeaconStore(store)
@@ -516,6 +521,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
     async def on_startup(app: web.Application) -> None:
         limits = app[LIMITS]  # the service may have set its own after create_app
         app[FRAME_GATE] = Gate(limits.pending_frames, "frames", "limits.pending_frames", limits.retry_after_s)
+        app[BATCHER].start()
         await app[INGEST].start()
         silence_task.append(asyncio.create_task(app[INGEST].watch_silence(trackers.silence_check_interval_s),
                                                 name="beacon-silence"))
@@ -527,6 +533,7 @@ def create_app(store: Store, reader: PlateReader, max_frame_bytes: int = 20 * 10
         for task in silence_task:
             task.cancel()
         await app[INGEST].stop()
+        await app[BATCHER].stop()
         app[EXECUTOR].shutdown(wait=True)
 
     app.on_startup.append(on_startup)

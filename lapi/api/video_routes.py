@@ -103,14 +103,14 @@ async def camera_health(request: web.Request) -> web.Response:
 def add_video_routes(app: web.Application, tracking: TrackingSettings | None = None,
                      streams: Sequence[StreamSettings] = ()) -> None:
     """Pass tracking for the cameras ``tracking`` names, video sources for ``streams``, and the routes."""
-    from lapi.api.app import EXECUTOR, READER, STORE
+    from lapi.api.app import BATCHER, STORE
 
     recorder = PassRecorder(app[STORE], tracking or TrackingSettings())
     app[PASSES] = recorder
     if streams:
         from lapi.video import VideoSources
 
-        app[VIDEO] = VideoSources(list(streams), app[STORE], app[READER], recorder, app[EXECUTOR])
+        app[VIDEO] = VideoSources(list(streams), app[STORE], app[BATCHER], recorder)
 
     async def on_startup(app: web.Application) -> None:
         await recorder.start()

@@ -98,12 +98,12 @@ def _rescale(img: np.ndarray, boxes: list, long_side: int) -> tuple[np.ndarray, 
 
 
 def _paste_posed_plate(canvas: np.ndarray, centre: tuple[float, float], width: float,
-                       rng: random.Random) -> tuple[np.ndarray, np.ndarray]:
+                       rng: random.Random, two_line_p: float) -> tuple[np.ndarray, np.ndarray]:
     """A realistic plate (lapi.synth_ocr layouts, French ones most often) turned and rolled as in real photos.
 
     The label is the axis-aligned box of the turned plate, as the evaluation sets annotate it.
     """
-    text, country, groups, sep, split = synth_ocr.random_spec(rng)
+    text, country, groups, sep, split = synth_ocr.random_spec(rng, two_line_p=two_line_p)
     plate, alpha = synth_ocr.render_flat_plate(text, country, groups, sep, rng, two_line_split=split)
     roll = float(np.clip(rng.gauss(0, 7), -22, 22))
     yaw = rng.uniform(-50, 50) if rng.random() < 0.4 else float(np.clip(rng.gauss(0, 12), -50, 50))
@@ -112,7 +112,7 @@ def _paste_posed_plate(canvas: np.ndarray, centre: tuple[float, float], width: f
 
 
 def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, manifest: Path | None = None,
-                  manifest_sources: list[str] | None = None) -> Path:
+                  manifest_sources: list[str] | None = None, two_line_p: float = 0.12) -> Path:
     """Write the crop dataset and its data.yaml; returns the yaml path.
 
     Each frame is first scaled as inference scales it (long side = INFER_SIZE), so that plates
@@ -152,7 +152,7 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, 
                     width = math.exp(rng.uniform(math.log(22), math.log(220)))
                     centre = (rng.uniform(width, w - width), rng.uniform(h * 0.3, h * 0.95))
                     if rng.random() < 0.7:
-                        canvas, quad = _paste_posed_plate(canvas, centre, width, rng)
+                        canvas, quad = _paste_posed_plate(canvas, centre, width, rng, two_line_p)
                     else:
                         _, plate = synth.random_plate(rng)
                         canvas, quad = synth.paste_plate(canvas, synth.degrade(plate, rng), centre, width, rng)
@@ -185,12 +185,16 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --work")
     parser.add_argument("--init", type=Path, help="start from these weights (default: the shipped detector, else scratch)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--two-line-p", type=float, default=0.12,
+                        help="share of posed synthetic plates of the square two-line kind (motorbikes, some rear "
+                             "plates), the shape the detector misses most on French photos")
     parser.add_argument("--export-dir", type=Path, default=ROOT / "models" / "detector",
                         help="where the best weights and model.json go (a build folder to compare before shipping)")
     parser.add_argument("--save-period", type=int, default=-1,
                         help="also keep every N-th epoch's weights (run/weights/epochK.pt), to choose among them on "
                              "held-out photos: the validation split is Romanian dash-cam frames, not French photos")
     args = parser.parse_args()
+    args.work = args.work.resolve()  # ultralytics puts a relative project under runs/detect/
 
     from ultralytics import YOLO
 
@@ -203,7 +207,7 @@ def main() -> None:
     else:
         manifest = args.manifest if args.manifest.exists() and manifest_sources else None
         yaml_path = build_dataset(args.data, args.work / "data", args.synthetic_per_frame, args.seed, manifest,
-                                  manifest_sources)
+                                  manifest_sources, args.two_line_p)
         shipped = ROOT / "models" / "detector" / "plate_yolo.pt"
         start = str(args.init) if args.init else str(shipped) if shipped.exists() else args.arch
         print(f"[train] starting from {start}", flush=True)

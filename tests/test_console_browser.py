@@ -19,6 +19,7 @@ import pytest_asyncio
 
 from conftest import OUTPUT, ROOT, serve_app
 from lapi.api.app import create_app
+from lapi.api.access import TOKENS
 from lapi.api.audit import AUDIT
 from lapi.api.geo_routes import configure_geo
 from lapi.config import GeoSettings, TrackerSettings
@@ -87,6 +88,9 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     # sign in: paste the token, Enter (a wrong one is refused, said on the page)
     await page.goto(f"{url}/console/")
     assert await focused_id(page) == "token"
+    assert await page.locator("#console").is_hidden()  # nothing but the sign-in form before a token
+    OUTPUT.mkdir(exist_ok=True)
+    await page.screenshot(path=str(OUTPUT / "console-sign-in.png"))
     await page.keyboard.type("not-a-token")
     await page.keyboard.press("Enter")
     await page.locator("#sign-in-error", has_text="invalid, expired or revoked token").wait_for()
@@ -109,6 +113,7 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     assert await page.locator("#timeline tbody tr").count() == 0
 
     # the procedure field appears for non-hit reads; a wildcard search lists the plates, Enter opens one
+    assert await page.locator("#procedure").is_hidden()
     await page.focus("#all-reads")
     await page.keyboard.press("Space")
     await page.wait_for_selector("#procedure-row:not([hidden])")
@@ -186,14 +191,13 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
                                ".filter((e) => !e.labels.length).map((e) => e.id)") == []
     assert await page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
 
-    OUTPUT.mkdir(exist_ok=True)
     await page.screenshot(path=str(OUTPUT / "console.png"), full_page=True)
     print(f"\nbrowser: vehicle with 10,000 reads opened in {open_s * 1000:.0f} ms; screenshot {OUTPUT / 'console.png'}")
     assert page.errors == []
     assert open_s < 3, "the vehicle view took more than 3 s in the browser (target: 1 s, see test_console.py)"
 
     # every query the page made is in the audit log under the analyst, with the procedure when given
-    audit = {(r["operation"], r["justification"]) for r in await store_audit(url)}
+    audit = {(r["operation"], r["justification"]) for r in await url.app[AUDIT].query(principal="Lt Dupont", limit=1000)}
     for expected in (("GET /v1/vehicles/{plate}/sightings", None), ("GET /v1/vehicles/{plate}/sightings", PROCEDURE),
                      ("GET /v1/vehicles/{plate}/route", PROCEDURE), ("GET /v1/plates", PROCEDURE),
                      ("GET /v1/reads/{read_id}/crop", PROCEDURE), ("GET /v1/vehicles/{plate}/convoys", PROCEDURE),
@@ -201,6 +205,11 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
                      ("POST /v1/hits/{hit_id}/reject", None)):
         assert expected in audit, (expected, sorted(audit, key=str))
 
+    # a token revoked while the page is open: the next call signs the analyst out, saying why
+    me = await (await page.request.get(f"{url}/v1/whoami", headers={"Authorization": f"Bearer {secret}"})).json()
+    await url.app[TOKENS].revoke(me["token_id"], "test-admin")  # the app's store: its lookup cache is cleared
+    await page.press("#q", "Enter")
+    await page.locator("#sign-in-error", has_text="invalid, expired or revoked token").wait_for()
+    assert await page.locator("#console").is_hidden() and await focused_id(page) == "token"
+    assert await page.evaluate("() => sessionStorage.getItem('lapi.token')") is None
 
-async def store_audit(url) -> list[dict]:
-    return await url.app[AUDIT].query(principal="Lt Dupont", limit=1000)

@@ -26,6 +26,7 @@ async function call(path, { params, method = "GET", body, as = "json" } = {}) {
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
     try { message = (await response.json()).error.message; } catch { /* not JSON */ }
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("lapi:unauthorized", { detail: message }));
     throw new ApiError(response.status, message);
   }
   return as === "blob" ? response.blob() : response.json();

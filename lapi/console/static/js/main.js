@@ -192,6 +192,15 @@ function init() {
     catch (err) { $("sign-in-error").textContent = `sign-in failed: ${err.message}`; }
   });
   $("sign-out").addEventListener("click", signOut);
+  window.addEventListener("lapi:unauthorized", (e) => {  // token revoked or expired while the page was open
+    if ($("console").hidden) return;
+    state.feed?.stop();
+    clearToken();
+    $("console").hidden = $("who").hidden = true;
+    $("sign-in").hidden = false;
+    $("sign-in-error").textContent = `signed out: ${e.detail}; sign in again with a valid token`;
+    $("token").focus();
+  });
   $("search-form").addEventListener("submit", search);
   $("load-older").addEventListener("click", loadOlder);
   $("convoy-form").addEventListener("submit", convoys);

@@ -291,6 +291,19 @@ def cmd_bench_ocr(args: argparse.Namespace) -> None:
     print(json.dumps(as_dict(result), indent=2) if args.json else format_report(result))
 
 
+def cmd_bench_pipeline(args: argparse.Namespace) -> None:
+    from lapi.bench_pipeline import DEFAULT_MANIFEST, format_report, run_pipeline_bench
+
+    logging.basicConfig(level=logging.ERROR)
+    try:
+        result = run_pipeline_bench(args.cameras, args.frames, args.batch, args.wait_ms, args.threads, args.device,
+                                    None if args.synthetic else (args.manifest or DEFAULT_MANIFEST),
+                                    args.database_url or os.environ.get("LAPI_DATABASE_URL"))
+    except ValueError as exc:
+        _die(str(exc))
+    print(json.dumps(result, indent=2) if args.json else format_report(result))
+
+
 def cmd_bench_passes(args: argparse.Namespace) -> None:
     from lapi.bench_passes import format_report, run_pass_bench
 
@@ -321,6 +334,13 @@ def cmd_bench_store(args: argparse.Namespace) -> None:
     except ValueError as exc:
         _die(str(exc))
     print(json.dumps(result, indent=2) if args.json else format_report(result))
+
+
+def _scratch_db_args(b: argparse.ArgumentParser) -> None:
+    """--database-url and --json, as every bench on a scratch database takes them."""
+    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
+                   "else a temporary embedded one)")
+    b.add_argument("--json", action="store_true", help="print the figures as JSON")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -444,26 +464,20 @@ def build_parser() -> argparse.ArgumentParser:
     b = bsub.add_parser("route", help="GET .../route work for a vehicle with N observations (fetch, trips, GeoJSON)")
     b.add_argument("--observations", type=int, default=10_000, help="pings + camera reads (default 10,000)")
     b.add_argument("--repeats", type=int, default=20)
-    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
-                   "else a temporary embedded one)")
-    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _scratch_db_args(b)
     b.set_defaults(func=cmd_bench_geo)
     b = bsub.add_parser("convoy", help="convoy query over N sightings bulk-loaded with COPY")
     b.add_argument("--sightings", type=int, default=1_000_000, help="background sightings (default 1,000,000)")
     b.add_argument("--repeats", type=int, default=5)
     b.add_argument("--k", type=int, default=3, help="distinct cameras shared (default 3)")
     b.add_argument("--dt", type=float, default=120.0, help="seconds from the target's passage (default 120)")
-    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
-                   "else a temporary embedded one)")
-    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _scratch_db_args(b)
     b.set_defaults(func=cmd_bench_geo)
     b = bsub.add_parser("pings", help="beacon pings/s over the Teltonika server into PostgreSQL (ack after commit)")
     b.add_argument("--devices", type=int, default=100, help="concurrent simulated devices (default 100)")
     b.add_argument("--pings", type=int, default=2000, help="pings per device (default 2000)")
     b.add_argument("--per-packet", type=int, default=25, help="records per AVL packet (default 25, ~1.3 KB)")
-    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
-                   "else a temporary embedded one)")
-    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _scratch_db_args(b)
     b.set_defaults(func=cmd_bench_pings)
     b = bsub.add_parser("ocr", help="plates/s of LAPI's batched recogniser vs stock easyocr recognize, same crops and weights")
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
@@ -472,19 +486,26 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--stock-n", type=int, help="crops read by stock EasyOCR (default: all n)")
     b.add_argument("--json", action="store_true", help="print the figures as JSON")
     b.set_defaults(func=cmd_bench_ocr)
+    b = bsub.add_parser("pipeline", help="frames/s and frame -> read latency through the HTTP API, N cameras pushing at once")
+    b.add_argument("--cameras", type=int, default=4, help="simulated cameras pushing concurrently (default 4)")
+    b.add_argument("--frames", type=int, default=10, help="frames each camera pushes (default 10)")
+    b.add_argument("--batch", type=int, default=8, help="reading.batch_max_frames (default 8)")
+    b.add_argument("--wait-ms", type=float, default=2.0, help="reading.batch_max_wait_ms (default 2)")
+    b.add_argument("--threads", type=int, default=1, help="reading.reading_threads (default 1)")
+    b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    b.add_argument("--manifest", type=Path, help="plates manifest whose photos are pushed (default ../shared/data)")
+    b.add_argument("--synthetic", action="store_true", help="push synthetic scenes even when real photos are there")
+    _scratch_db_args(b)
+    b.set_defaults(func=cmd_bench_pipeline)
     b = bsub.add_parser("alerts", help="latency hit stored -> alert on a WebSocket, at a fixed hit rate")
     b.add_argument("--rate", type=float, default=200, help="hits per second (default 200)")
     b.add_argument("--seconds", type=float, default=10, help="how long (default 10)")
     b.add_argument("--entries", type=int, default=10000, help="watchlist entries (default 10,000)")
-    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
-                   "else a temporary embedded one)")
-    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _scratch_db_args(b)
     b.set_defaults(func=cmd_bench_alerts)
     b = bsub.add_parser("passes", help="pass-level vs frame-level plate accuracy and duplicate alerts on a rendered video")
     b.add_argument("--seed", type=int, default=5, help="scenario seed (default 5, the one the tests use)")
-    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
-                   "else a temporary embedded one)")
-    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _scratch_db_args(b)
     b.set_defaults(func=cmd_bench_passes)
     from lapi.cli_investigations import add_parsers as add_investigation_parsers
 
@@ -499,9 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames-n", type=int, default=50_000, help="reads through Store.store_frames (default 50,000)")
     b.add_argument("--queries", type=int, default=400, help="plate history queries timed (default 400)")
     b.add_argument("--seed", type=int, default=10)
-    b.add_argument("--database-url", help="PostgreSQL server for a scratch database (default: $LAPI_DATABASE_URL, "
-                   "else a temporary embedded one)")
-    b.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _scratch_db_args(b)
     b.set_defaults(func=cmd_bench_store)
     return parser
 

@@ -99,6 +99,7 @@ class Settings:
     # frames of every camera gather into batches of at most this many, waiting at most this long
     batch_max_frames: int = 8
     batch_max_wait_ms: float = 2.0
+    device_crops: bool | None = None  # plates cut and resized on the device; None: on a GPU only
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
@@ -120,7 +121,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "store": {"database_url": str, "data_dir": str, "compress_after": (str, int)},
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
-                "batch_max_frames": int, "batch_max_wait_ms": (int, float),
+                "batch_max_frames": int, "batch_max_wait_ms": (int, float), "device_crops": (bool, str),
                 "min_confidence": (int, float), "min_confidence_generic": (int, float)},
 }
 _TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -437,6 +438,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     _range("reading.reading_threads", values.get("reading_threads", 1), 1, 64)
     _range("reading.batch_max_frames", values.get("batch_max_frames", Settings.batch_max_frames), 1, 256)
     _range("reading.batch_max_wait_ms", values.get("batch_max_wait_ms", Settings.batch_max_wait_ms), 0, 1000)
+    device_crops = values.get("device_crops", "auto")
+    if isinstance(device_crops, str) and device_crops != "auto":
+        raise ConfigError(f"reading.device_crops: must be true, false or \"auto\", got {device_crops!r}")
     min_confidence = float(values.get("min_confidence", Settings.min_confidence))
     min_confidence_generic = float(values.get("min_confidence_generic", Settings.min_confidence_generic))
     _range("reading.min_confidence", min_confidence, 0.0, 1.0)
@@ -466,6 +470,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         reading_threads=values.get("reading_threads", 1),
         batch_max_frames=values.get("batch_max_frames", Settings.batch_max_frames),
         batch_max_wait_ms=float(values.get("batch_max_wait_ms", Settings.batch_max_wait_ms)),
+        device_crops=None if device_crops == "auto" else device_crops,
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),

@@ -52,6 +52,8 @@ def test_env_overrides(tmp_path):
     ("[reading]\nbatch_max_frames = 0\n", "reading.batch_max_frames"),
     ('[reading]\nbatch_max_wait_ms = "2"\n', "reading.batch_max_wait_ms"),
     ("[reading]\nbatch_max_wait_ms = -1\n", "reading.batch_max_wait_ms"),
+    ('[reading]\ndevice_crops = "gpu"\n', "reading.device_crops"),
+    ("[reading]\ndevice_crops = 1\n", "reading.device_crops"),
     ("[server\n", "config file"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, key):

@@ -18,7 +18,7 @@ from lapi.config import Settings
 from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.detector import Detection, PlateDetector
 from lapi.reading.recognizer import PlateRecognizer, Recognition
-from lapi.reading.rectify import level_and_tighten
+from lapi.reading.rectify import level_and_tighten, text_quads
 
 MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
 
@@ -66,12 +66,15 @@ def decode_image(data: bytes) -> np.ndarray:
     return img
 
 
-def crop_plate(frame: np.ndarray, box: Detection, margin_x: float = 0.04, margin_y: float = 0.12) -> np.ndarray:
-    """The box with a small margin: detectors cut plate edges tight, and clipped glyphs misread."""
+def crop_bounds(frame: np.ndarray, box: Detection, margin_x: float = 0.04, margin_y: float = 0.12) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) of the box with a small margin: detectors cut plate edges tight, and clipped glyphs misread."""
     fh, fw = frame.shape[:2]
     mx, my = int(box.w * margin_x), int(box.h * margin_y)
-    x0, y0 = max(0, box.x - mx), max(0, box.y - my)
-    x1, y1 = min(fw, box.x + box.w + mx), min(fh, box.y + box.h + my)
+    return max(0, box.x - mx), max(0, box.y - my), min(fw, box.x + box.w + mx), min(fh, box.y + box.h + my)
+
+
+def crop_plate(frame: np.ndarray, box: Detection) -> np.ndarray:
+    x0, y0, x1, y1 = crop_bounds(frame, box)
     return frame[y0:y1, x0:x1]
 
 
@@ -92,8 +95,11 @@ class PlateReader:
 
     def __init__(self, detector_dir: Path, recognizer_config: Path, device: str = "cpu",
                  max_plates_per_frame: int = 8, country_weights: Mapping[str, float] | None = None,
-                 min_confidence: float = 0.0, min_confidence_generic: float = 0.0) -> None:
+                 min_confidence: float = 0.0, min_confidence_generic: float = 0.0,
+                 device_crops: bool | None = None) -> None:
+        """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only)."""
         self.detector = PlateDetector(detector_dir, device=device)
+        self.device_crops = device.startswith("cuda") if device_crops is None else device_crops
         self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights)
         self.max_plates_per_frame = max_plates_per_frame
         self.min_confidence = min_confidence
@@ -102,7 +108,8 @@ class PlateReader:
     @classmethod
     def from_settings(cls, settings: Settings) -> "PlateReader":
         return cls(settings.detector_dir, settings.recognizer_config, settings.device, settings.max_plates_per_frame,
-                   settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic)
+                   settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic,
+                   settings.device_crops)
 
     def keeps(self, recognition: Recognition) -> bool:
         """Whether a recognition is reported: a plausible plate string, confident enough for its kind.
@@ -126,14 +133,20 @@ class PlateReader:
     def detect_and_read(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
         """Per frame, every detection and the reads kept from them (evaluation needs both)."""
         detections = self.detector.detect(frames)
-        crops, owners = [], []
+        crops, owners, quads = [], [], []
         for i, (frame, dets) in enumerate(zip(frames, detections)):
             for det in dets[: self.max_plates_per_frame]:
-                crop = crop_plate(frame, det)
+                x0, y0, x1, y1 = crop_bounds(frame, det)
+                crop = frame[y0:y1, x0:x1]
                 if crop.size:
                     crops.append((crop, det))
                     owners.append(i)
-        recognitions = self.recognizer.recognise([prepare_crop(c) for c, _ in crops])
+                    if self.device_crops:  # the host only measures where to cut; the device cuts
+                        quads.append(text_quads(crop, (x0, y0)))
+        if self.device_crops:
+            recognitions = self.recognizer.recognise_quads(frames, owners, quads)
+        else:
+            recognitions = self.recognizer.recognise([prepare_crop(c) for c, _ in crops])
         out: list[list[PlateRead]] = [[] for _ in frames]
         for owner, (crop, det), rec in zip(owners, crops, recognitions):
             if not self.keeps(rec):

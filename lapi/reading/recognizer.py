@@ -168,6 +168,11 @@ class PlateRecognizer:
         blank[0] = 1e4
         return torch.where(past_end[:, :, None], blank, scores)
 
+    def _log_probs(self, x: torch.Tensor, widths: list[int]) -> torch.Tensor:
+        """Log-probabilities over [blank] + plate alphabet for a padded batch (N, 1, H, W)."""
+        probs = self._forward(x, widths).float().softmax(dim=2)
+        return torch.log(probs @ self._pool + 1e-12)
+
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:
         """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes).
@@ -183,8 +188,7 @@ class PlateRecognizer:
         for idx in groups:
             widths = [padded_width(images[i].shape[1]) for i in idx]
             x = pad_batch([images[i] for i in idx], max(widths)).to(self.device)
-            probs = self._forward(x, widths).float().softmax(dim=2)
-            parts.append((idx, torch.log(probs @ self._pool + 1e-12)))
+            parts.append((idx, self._log_probs(x, widths)))
         if len(parts) == 1:
             idx, lp = parts[0]
             return lp[torch.argsort(torch.tensor(idx, device=lp.device))]  # back to the callers' order
@@ -205,8 +209,33 @@ class PlateRecognizer:
         splits = [split_two_lines(c) for c in crops]
         two_line = [i for i, s in enumerate(splits) if s is not None]
         lines = list(crops) + [half for i in two_line for half in splits[i]]
-        log_probs = self.plate_log_probs(lines)
-        n = len(crops)
+        return self._decode(self.plate_log_probs(lines), len(crops), two_line)
+
+    @torch.inference_mode()
+    def recognise_quads(self, frames: list[np.ndarray], owners: list[int],
+                        quads: list[list[np.ndarray]]) -> list[Recognition]:
+        """Read plates given as quadrilaterals in their frames, cut and resized on the device.
+
+        ``quads[i]``: plate ``i``'s quad, then its top- and bottom-line quads for a two-line plate
+        (:func:`lapi.reading.rectify.text_quads`); ``owners[i]``: the index of its frame.  The same
+        network, pooling and decode as :meth:`recognise`: only where the pixels are cut differs.
+        """
+        if not quads:
+            return []
+        from lapi.reading.device_crops import sample_plates
+
+        two_line = [i for i, q in enumerate(quads) if len(q) == 3] if self.bank is not None else []
+        flat = [q[0] for q in quads] + [half for i in two_line for half in quads[i][1:]]
+        flat_owners = list(owners) + [owners[i] for i in two_line for _ in (0, 1)]
+        x, widths = sample_plates(frames, flat_owners, flat, self.config.img_height, self.device)
+        log_probs = self._log_probs(x, widths)
+        if self.bank is None:
+            return greedy_decode_batch(log_probs, self.config.plate_alphabet)
+        return self._decode(log_probs, len(quads), two_line)
+
+    def _decode(self, log_probs: torch.Tensor, n: int, two_line: list[int]) -> list[Recognition]:
+        """Grammar decode of the first ``n`` rows; rows after them are the top and bottom lines of
+        the plates listed in ``two_line``, read as one sequence and kept where they score better."""
         best = decode_batch(log_probs[:n], self.bank)
         if two_line:
             # top line then bottom line, read as one sequence: the grammar sees the whole registration

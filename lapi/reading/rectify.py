@@ -103,10 +103,42 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def level_and_tighten(crop: np.ndarray) -> np.ndarray:
     """De-skew, then cut to the text rows when that removes a sizeable part of the crop."""
     levelled = deskew(crop)
+    top, bottom = _tight_rows(levelled)
+    return levelled[top:bottom]
+
+
+def _tight_rows(levelled: np.ndarray) -> tuple[int, int]:
     top, bottom = text_rows(levelled)
     if bottom - top < 0.85 * levelled.shape[0] and bottom - top >= 8:
-        return levelled[top:bottom]
-    return levelled
+        return top, bottom
+    return 0, levelled.shape[0]
+
+
+def text_quads(crop: np.ndarray, origin: tuple[int, int]) -> list[np.ndarray]:
+    """Where :func:`level_and_tighten` and :func:`split_two_lines` would cut, as quadrilaterals in
+    frame pixels (``origin``: the crop's top-left in the frame), for sampling on the device.
+
+    One quad for a one-line plate, three (whole, top line, bottom line) for a two-line one; corners
+    clockwise from top-left in pixel-edge coordinates.
+    """
+    angle = correction_angle(crop)
+    h, w = crop.shape[:2]
+    levelled = crop if angle == 0.0 else cv2.warpAffine(
+        crop, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE)
+    top, bottom = _tight_rows(levelled)
+    bands = [(top, bottom)]
+    cut = _line_cut(levelled[top:bottom])
+    if cut is not None:
+        bands += [(top, top + cut[0]), (top + cut[1], bottom)]
+    # levelled pixel (index coordinates) -> crop: the inverse of the rotation about the centre
+    back = cv2.invertAffineTransform(cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0))
+    quads = []
+    for b_top, b_bottom in bands:
+        corners = np.array([[0, b_top], [w, b_top], [w, b_bottom], [0, b_bottom]], np.float64) - 0.5
+        in_crop = corners @ back[:, :2].T + back[:, 2] + 0.5
+        quads.append(in_crop + np.asarray(origin, np.float64))
+    return quads
 
 
 TWO_LINE_MAX_ASPECT = 2.0  # text block narrower than this (width / height) may be two lines
@@ -118,6 +150,12 @@ def split_two_lines(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     The cut is the row between the lines with the fewest vertical edges, searched in the middle
     third; each half keeps a few rows of overlap so that no glyph loses its top or bottom.
     """
+    cut = _line_cut(crop)
+    return None if cut is None else (crop[: cut[0]], crop[cut[1]:])
+
+
+def _line_cut(crop: np.ndarray) -> tuple[int, int] | None:
+    """(end of the top line, start of the bottom line) in rows, or None for a one-line crop."""
     h, w = crop.shape[:2]
     if h < 16 or w / h >= TWO_LINE_MAX_ASPECT:
         return None
@@ -125,4 +163,4 @@ def split_two_lines(crop: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     lo, hi = h // 3, max(h // 3 + 1, 2 * h // 3)
     cut = lo + int(energy[lo:hi].argmin())
     overlap = max(1, h // 20)
-    return crop[: min(h, cut + overlap)], crop[max(0, cut - overlap):]
+    return min(h, cut + overlap), max(0, cut - overlap)

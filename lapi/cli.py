@@ -102,6 +102,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
         if not args.recognizer.exists():
             _die(f"recogniser config not found: {args.recognizer}")
         settings = dataclasses.replace(settings, recognizer_config=args.recognizer.resolve())
+    if args.detector:
+        if not (args.detector / "model.json").exists():
+            _die(f"no model.json in detector folder {args.detector}")
+        settings = dataclasses.replace(settings, detector_dir=args.detector.resolve())
+    if args.device_crops:
+        settings = dataclasses.replace(settings, device_crops=True)
     reader = PlateReader.from_settings(settings)
     result = evaluate_manifest(reader, args.manifest, args.limit, progress=not args.quiet, source_filter=args.source)
     print(format_table(result))
@@ -367,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--countries", help="override reading.countries: comma-separated codes, e.g. FR,BE,ZZ "
                    "(priors from the config, else equal); 'none' = greedy decoding without grammar")
     p.add_argument("--recognizer", type=Path, help="override reading.recognizer_config (a models/ocr/*.json)")
+    p.add_argument("--detector", type=Path, help="override reading.detector_dir (a folder with model.json)")
+    p.add_argument("--device-crops", action="store_true", help="cut plates on the device (reading.device_crops = "
+                   "true), to compare with the OpenCV crops")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--config", type=Path)
     p.set_defaults(func=cmd_eval)

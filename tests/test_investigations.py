@@ -353,3 +353,18 @@ def test_investigations_config_is_checked_naming_the_key():
                             ({"colour": 1}, "investigations.colour: unknown key")):
         with pytest.raises(ConfigError, match=fragment):
             parse_investigations(table)
+
+
+def test_lookalike_variants_are_exactly_the_plates_within_the_threshold():
+    import itertools
+
+    from lapi.investigations.retroactive import lookalike_variants, plate_filter
+    from lapi.matching import PLATE_ALPHABET, weighted_distance
+
+    for plate in ("A8I", "0Z7", "B5S"):
+        brute = {"".join(t) for t in itertools.product(PLATE_ALPHABET, repeat=len(plate))
+                 if weighted_distance("".join(t), plate, 0.8) is not None}
+        assert set(lookalike_variants(plate, 0.8)) == brute
+    assert lookalike_variants("0O1I8B5S2Z", 0.8, most=100) is None  # too many: the filter falls back to the fold
+    assert plate_filter("AB123CD", 0.8).sql == "plate_norm = ANY(%(variants)s)"
+    assert "translate(" in plate_filter("AB1??CD", 0.8).sql and "length(" in plate_filter("AB123CD", 1.0).sql

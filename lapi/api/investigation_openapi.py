@@ -48,7 +48,8 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any], paths: dict[
         "/v1/investigations/cases": {"post": case},
         "/v1/investigations/cases/verify": {"post": op(
             "Verify a case archive (the body) against this service's case key: signature of the manifest, every "
-            "file's size and SHA-256, no file added or missing", body={"application/zip": {"schema": {
+            "file's size and SHA-256, no file added or missing (the body: the zip archive, sent as application/zip or "
+            "application/octet-stream)", body={"application/octet-stream": {"schema": {
                 "type": "string", "format": "binary"}}}, errors=("400", "409", "415"))},
         "/v1/investigations/retroactive": {"post": op(
             "Check a watchlist entry against the stored reads of the last days (default "

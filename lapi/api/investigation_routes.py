@@ -250,8 +250,9 @@ async def post_case(request: web.Request) -> web.Response:
 @allow(*ANALYSTS, audit="consultation")
 async def post_case_verify(request: web.Request) -> web.Response:
     """Check an archive (the body) against this service's case key."""
-    if request.content_type != "application/zip":
-        raise web.HTTPUnsupportedMediaType(text=f"Content-Type must be application/zip, got {request.content_type[:100]!r}")
+    if request.content_type not in ("application/zip", "application/octet-stream"):
+        raise web.HTTPUnsupportedMediaType(text="Content-Type must be application/zip (or application/octet-stream), "
+                                                f"got {request.content_type[:100]!r}")
     key = _case_key(request)
     result = verify(await bounded_body(request), key)
     counted(request, 1, ok=result.ok)

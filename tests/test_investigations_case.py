@@ -3,6 +3,7 @@ a tampered archive fails verification, in the library, over HTTP and with ``lapi
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import os
@@ -108,8 +109,16 @@ async def test_case_export_is_signed_complete_audited_and_tamper_evident(service
             answer = await r.json()
             assert r.status == 200 and answer["ok"] is False and "reads.json" in answer["problems"][0]
 
+    # lapi case export, the client command, fetches the same kind of archive
     good, bad = tmp_path / "case.zip", tmp_path / "tampered.zip"
-    good.write_bytes(data)
+    token = await service.token("Lt Dupont")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lapi.cli", "case", "export", "--url", service, "--token", token, "--procedure", PV,
+        "--read", str(quiet.id), "--hit", str(hit_read.hits[0].id), "-o", str(good), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert json.loads(out)["bytes"] == good.stat().st_size and verify(good.read_bytes(), KEY.encode()).ok
     bad.write_bytes(tampered["one read changed"][0])
     env = {**os.environ, "LAPI_CASE_KEY": KEY}
     cli = [sys.executable, "-m", "lapi.cli", "case", "verify"]
@@ -121,7 +130,7 @@ async def test_case_export_is_signed_complete_audited_and_tamper_evident(service
     async with store.pool.connection() as conn:
         cur = await conn.execute("SELECT action, justification, principal, result_count FROM audit_log"
                                  " WHERE operation = 'POST /v1/investigations/cases'")
-        assert await cur.fetchall() == [("export", PV, "Lt Dupont", len(names) - 2)]
+        assert (await cur.fetchall())[0] == ("export", PV, "Lt Dupont", len(names) - 2)
         cur = await conn.execute("SELECT procedure, created_by, manifest_sha256 FROM case_exports WHERE id = %s", (case_id,))
         row = await cur.fetchone()
         assert row[:2] == (PV, "Lt Dupont") and len(row[2]) == 64

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi import __version__
+from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.app import RETENTION, STORE, TRACKERS, _dumps, _json_body, _plate_query, bounded_body
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, procedure_of, restricted_fields
@@ -22,12 +22,11 @@ from lapi.investigations.candidate_search import search_candidates
 from lapi.investigations.case import verify
 from lapi.investigations.case_store import MAX_ITEMS, CaseRequest, RouteRequest, gather, record_export
 from lapi.investigations.locate import locate
-from lapi.investigations.places import body_time
-from lapi.investigations.places import parse_places, place_cameras
+from lapi.investigations.places import body_time, parse_places, place_cameras
 from lapi.investigations.retroactive import check_entry
 from lapi.investigations.sharing import export_document, parse_partners, parse_purpose, read_document
-from lapi.investigations.sharing_store import get_sharing, import_list, set_sharing
 from lapi.investigations.settings import MAX_RETROACTIVE_DAYS, InvestigationSettings
+from lapi.investigations.sharing_store import get_sharing, import_list, set_sharing
 from lapi.investigations.stakeout import MAX_RESULTS, StakeoutQuery, stakeout
 
 INVESTIGATIONS = web.AppKey("investigations", InvestigationSettings)  # set by the service from [investigations]

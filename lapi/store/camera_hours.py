@@ -10,15 +10,13 @@ hold no plate and are kept when retention erases the reads they count.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from lapi.store.periodic import run_periodically
+
 if TYPE_CHECKING:
     from lapi.store.db import Store
-
-log = logging.getLogger(__name__)
 
 LATE = timedelta(hours=2)  # each refresh counts again the hours this far before the watermark (late reads)
 MAX_HOURS = 10_000         # rows one query may return
@@ -85,10 +83,5 @@ class CameraHours:
         return written
 
     async def run_periodically(self, every: timedelta) -> None:
-        """The service's refresh task (runs until cancelled); a failed refresh is logged and retried."""
-        while True:
-            try:
-                await self.refresh()
-            except Exception:  # noqa: BLE001 - try again at the next interval
-                log.exception("camera hour counts refresh failed")
-            await asyncio.sleep(every.total_seconds())
+        """The service's refresh task (runs until cancelled)."""
+        await run_periodically(self.refresh, every, "camera hour counts refresh")

@@ -300,7 +300,10 @@ class Store:
                         hits_only: bool = False) -> list[dict[str, Any]]:
         """A vehicle's reads between two times, newest first (no crop bytes); ``hits_only``: only
         reads that produced a hit (a query made for no procedure, see lapi/api/gating.py)."""
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
+            # one plan for every plate and window: planning the query anew costs ~0.1 ms per day
+            # partition of the window, more than running it (lapi bench store, docs/scaling.md)
+            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(
                 "SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
@@ -309,7 +312,7 @@ class Store:
                 " FROM plate_reads r JOIN cameras c ON c.id = r.camera_id"
                 f" WHERE r.plate_norm = %s AND r.read_at >= %s AND r.read_at < %s AND (NOT %s OR {HIT_READ})"
                 " ORDER BY r.read_at DESC LIMIT %s",
-                (normalise_plate(plate), start, end, hits_only, limit))
+                (normalise_plate(plate), start, end, hits_only, limit), prepare=True)
             return await cur.fetchall()
 
     async def read_crop(self, read_id: int) -> bytes | None:

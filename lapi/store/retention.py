@@ -12,7 +12,6 @@ with ``drop_chunks`` (lapi/store/timescale.py says why this is not a TimescaleDB
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from psycopg import AsyncConnection, sql
 
 from lapi.retention import RetentionRules, day_bounds, day_fate, describe
 from lapi.store.audit import AuditEntry, AuditLog
+from lapi.store.periodic import run_periodically
 from lapi.store.read_classes import held_read, hit_read
 from lapi.store.timescale import CHUNKS, drop_chunk_statement
 
@@ -198,10 +198,4 @@ class RetentionJob:
 
     async def run_periodically(self, every: timedelta, first_after: timedelta = timedelta(seconds=30)) -> None:
         """The service's scheduled job (runs until cancelled); a failed run is logged and retried."""
-        await asyncio.sleep(first_after.total_seconds())
-        while True:
-            try:
-                await self.run()
-            except Exception:  # noqa: BLE001 - try again at the next interval
-                log.exception("retention run failed")
-            await asyncio.sleep(every.total_seconds())
+        await run_periodically(self.run, every, "retention run", first_after)

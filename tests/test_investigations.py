@@ -355,10 +355,11 @@ def test_investigations_config_is_checked_naming_the_key():
             parse_investigations(table)
 
 
-def test_lookalike_variants_are_exactly_the_plates_within_the_threshold():
+def test_a_plain_entry_is_looked_up_by_its_lookalike_variants():
     import itertools
 
-    from lapi.investigations.retroactive import lookalike_variants, plate_filter
+    from lapi.console.search import lookalike_variants
+    from lapi.investigations.retroactive import plate_filter
     from lapi.matching import PLATE_ALPHABET, weighted_distance
 
     for plate in ("A8I", "0Z7", "B5S"):

@@ -24,13 +24,13 @@ from psycopg.types.json import Jsonb
 
 from lapi.alerts import hit_alert_payload
 from lapi.cameras import Camera
-from lapi.matching import COST_UNIT, LOOKALIKE_COSTS, PLATE_ALPHABET, Match, WatchEntry, WatchlistIndex, compile_pattern, fold_plate
+from lapi.console.search import lookalike_variants
+from lapi.matching import COST_UNIT, PLATE_ALPHABET, Match, WatchEntry, WatchlistIndex, compile_pattern, fold_plate
 from lapi.store.db import Store, alert_message
 from lapi.store.frames import ALERT_LOCK
 from lapi.store.watchlists import index_entry
 
 FOLD_FROM, FOLD_TO = PLATE_ALPHABET, fold_plate(PLATE_ALPHABET)  # the lookalike fold as SQL translate()
-MAX_VARIANTS = 5000  # lookalike variants of a plain entry looked up by index; more: scan by fold
 
 
 @dataclass(frozen=True)
@@ -39,43 +39,6 @@ class PlateFilter:
 
     sql: str
     params: dict[str, Any]
-
-
-def _neighbours() -> dict[str, tuple[tuple[str, int], ...]]:
-    out: dict[str, list[tuple[str, int]]] = {}
-    for (a, b), cost in LOOKALIKE_COSTS.items():
-        out.setdefault(a, []).append((b, round(cost * COST_UNIT)))
-        out.setdefault(b, []).append((a, round(cost * COST_UNIT)))
-    return {c: tuple(sorted(v)) for c, v in out.items()}
-
-
-_NEIGHBOURS = _neighbours()
-
-
-def lookalike_variants(plate: str, max_cost: float, most: int = MAX_VARIANTS) -> list[str] | None:
-    """Every plate within ``max_cost`` of ``plate`` by lookalike substitutions alone (itself included),
-    or None when there are more than ``most`` (pure).  Below one real edit these are all its hits."""
-    budget = round(max_cost * COST_UNIT)
-    found: set[str] = set()
-    chars = list(plate)
-
-    def walk(i: int, left: int) -> bool:
-        if i == len(chars):
-            found.add("".join(chars))
-            return len(found) <= most
-        if not walk(i + 1, left):
-            return False
-        own = chars[i]
-        for other, cost in _NEIGHBOURS.get(own, ()):
-            if cost <= left:
-                chars[i] = other
-                ok = walk(i + 1, left - cost)
-                chars[i] = own
-                if not ok:
-                    return False
-        return True
-
-    return sorted(found) if walk(0, budget) else None
 
 
 def plate_filter(pattern: str, max_cost: float) -> PlateFilter:

@@ -48,6 +48,7 @@ class TrackerSettings:
 
 
 DEFAULT_ZONES = PROJECT_ROOT / "configs" / "departure_zones.geojson"
+DEFAULT_COASTLINE = PROJECT_ROOT / "configs" / "coastline.geojson"
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class GeoSettings:
     cotravel_check_interval_s: int = 60
     base_layer: Path | None = None        # the analysts' own GeoJSON map layer (roads, coast), drawn by the console
     base_layer_doc: Any = None            # its parsed GeoJSON, checked at start-up
+    coastline: Path | None = DEFAULT_COASTLINE  # the coast the console draws under zones and routes (None: none)
+    coastline_doc: Any = None             # its parsed GeoJSON, checked at start-up (None: not yet loaded)
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,7 @@ _GEO_KEYS: dict[str, type | tuple[type, ...]] = {
     "departure_zones": str, "trip_gap_s": int, "max_plausible_kmh": (int, float), "approach_alerts": bool,
     "approach_distance_m": (int, float), "approach_eta_s": int, "approach_recent_s": int, "cotravel_alerts": bool,
     "cotravel_k": int, "cotravel_dt_s": int, "cotravel_window_s": int, "cotravel_min_score": (int, float),
-    "cotravel_check_interval_s": int, "base_layer": str}
+    "cotravel_check_interval_s": int, "base_layer": str, "coastline": str}
 _GEO_RANGES = {"trip_gap_s": (60, 7 * 86400), "max_plausible_kmh": (10, 1000), "approach_distance_m": (0, 200_000),
                "approach_eta_s": (0, 86400), "approach_recent_s": (60, 86400), "cotravel_k": (2, 50),
                "cotravel_dt_s": (1, 3600), "cotravel_window_s": (60, 7 * 86400), "cotravel_min_score": (-10, 100),
@@ -249,7 +252,23 @@ def parse_geo(raw: Any, base: Path) -> GeoSettings:
             values["base_layer_doc"] = load_base_layer(values["base_layer"])
         except BaseLayerError as err:
             raise ConfigError(f"geo.base_layer: {err}") from None
+    _load_coastline(raw, base, values)
     return GeoSettings(**values)
+
+
+def _load_coastline(raw: dict, base: Path, values: dict) -> None:
+    """``[geo] coastline``: the shipped approximate line by default, the user's file, or "" for none."""
+    from lapi.console.base_layer import BaseLayerError, load_base_layer
+
+    if "coastline" in raw:
+        values["coastline"] = _path(base, raw["coastline"]) if raw["coastline"].strip() else None
+    path = values.get("coastline", DEFAULT_COASTLINE)
+    if path is None:
+        return
+    try:
+        values["coastline_doc"] = load_base_layer(path)
+    except BaseLayerError as err:
+        raise ConfigError(f"geo.coastline: {err} (\"\" draws no coastline)") from None
 
 
 _RETRY_KEYS = {"max_attempts": int, "retry_base_s": (int, float), "retry_max_s": (int, float)}

@@ -13,8 +13,10 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from conftest import serve_app
+from conftest import ROOT, serve_app
+from geo.projection import to_lambert93
 from geo.scenarios import A26_A16_TO_SANGATTE, cameras, drive
+from geo.zones import load_zones
 from lapi.api.app import create_app
 from lapi.api.audit import AUDIT
 from lapi.api.console_routes import CONTENT_TYPES, static_table
@@ -22,7 +24,7 @@ from lapi.api.geo_routes import configure_geo
 from lapi.cameras import Camera
 from lapi.config import ConfigError, GeoSettings, TrackerSettings, parse_geo
 from lapi.console import STATIC_DIR
-from lapi.console.base_layer import BaseLayerError, check_base_layer
+from lapi.console.base_layer import BaseLayerError, check_base_layer, load_base_layer
 from lapi.console.search import lookalike_variants, plan, search_plates
 from lapi.matching import weighted_distance
 from lapi.reading.detector import Detection
@@ -223,11 +225,80 @@ async def test_base_layer_served_to_analysts_only(console):
             assert r.status == 403
 
 
+# coastline ---------------------------------------------------------------------------------------
+
+COASTLINE = ROOT / "configs" / "coastline.geojson"
+# places on the shore from the Belgian coast to the Seine estuary (lon, lat): the line passes near each
+NEAR_THE_SHORE = {"Ostend": (2.915, 51.233), "Zeebrugge": (3.19, 51.335), "De Panne": (2.59, 51.102),
+                  "Cap Gris-Nez": (1.583, 50.871), "Le Tréport": (1.37, 50.062), "Dieppe": (1.08, 49.928),
+                  "Fécamp": (0.37, 49.763), "Étretat": (0.203, 49.707), "Cap de la Hève": (0.068, 49.512)}
+
+
+def _lambert(coords: list) -> list[tuple[float, float]]:
+    return [to_lambert93(lon, lat) for lon, lat in coords]
+
+
+def test_shipped_coastline_is_a_sketch_of_the_coast_under_the_zones():
+    from shapely.geometry import LineString, Point
+    from shapely.ops import unary_union
+
+    doc = load_base_layer(COASTLINE)
+    features = doc["features"]
+    assert {f["geometry"]["type"] for f in features} == {"LineString"}
+    assert 60 <= sum(len(f["geometry"]["coordinates"]) for f in features) <= 150
+    for f in features:  # says what it is and how to replace it
+        assert "approximate" in f["properties"]["source"] and "[geo] base_layer" in f["properties"]["source"]
+    coast = unary_union([LineString(_lambert(f["geometry"]["coordinates"])) for f in features])
+    assert coast.length > 300_000  # Zwin to the Seine estuary along the shore, metres
+    zones = load_zones(ROOT / "configs" / "departure_zones.geojson").zones
+    band = unary_union([z.projected for z in zones])
+    for zone in zones:  # each zone is a band along this coast
+        assert coast.intersection(zone.projected).length > 5_000, zone.name
+    # the Dunkerque-Authie stretch is the zones' own centre line: its 1.5 km band is the zones, to 2 %
+    centre = LineString(_lambert(features[1]["geometry"]["coordinates"]))
+    assert centre.buffer(1500).symmetric_difference(band).area < 0.02 * band.area
+    for place, (lon, lat) in NEAR_THE_SHORE.items():
+        assert coast.distance(Point(to_lambert93(lon, lat))) < 2000, place
+
+
+def test_coastline_checked_at_start_up(tmp_path):
+    shipped = parse_geo({}, tmp_path)
+    assert shipped.coastline == COASTLINE and shipped.coastline_doc == load_base_layer(COASTLINE)
+    assert parse_geo({"coastline": ""}, tmp_path).coastline is None
+    (tmp_path / "mine.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    assert parse_geo({"coastline": "mine.geojson"}, tmp_path).coastline_doc == {"type": "FeatureCollection", "features": []}
+    (tmp_path / "bad.geojson").write_text('{"type": "Feature"}')
+    with pytest.raises(ConfigError, match=r"geo\.coastline: must be a GeoJSON FeatureCollection"):
+        parse_geo({"coastline": "bad.geojson"}, tmp_path)
+    with pytest.raises(ConfigError, match=r"geo\.coastline: cannot read .*absent.geojson"):
+        parse_geo({"coastline": "absent.geojson"}, tmp_path)
+    with pytest.raises(ConfigError, match=r"geo\.coastline: must be str"):
+        parse_geo({"coastline": 3}, tmp_path)
+
+
+async def test_coastline_served_to_analysts_only(console):
+    async with aiohttp.ClientSession(headers=console.auth("analyst")) as http:
+        async with http.get(f"{console}/v1/geo/coastline") as r:  # settings built in code: the shipped file
+            assert r.status == 200 and r.content_type == "application/geo+json"
+            assert await r.json() == load_base_layer(COASTLINE)
+        doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {}, "geometry": {
+            "type": "LineString", "coordinates": [[1.8, 50.9], [1.9, 50.95]]}}]}
+        configure_geo(console.app, GeoSettings(coastline=Path("mine.geojson"), coastline_doc=doc))
+        async with http.get(f"{console}/v1/geo/coastline") as r:
+            assert r.status == 200 and await r.json() == doc
+        configure_geo(console.app, GeoSettings(coastline=None))
+        async with http.get(f"{console}/v1/geo/coastline") as r:
+            assert r.status == 404 and "[geo] coastline" in (await r.json())["error"]["message"]
+    async with aiohttp.ClientSession(headers=console.auth("camera")) as http:
+        async with http.get(f"{console}/v1/geo/coastline") as r:
+            assert r.status == 403
+
+
 # load time ---------------------------------------------------------------------------------------
 
 async def page_calls(http: aiohttp.ClientSession, url: str, plate: str, start: datetime, end: datetime) -> dict[str, float]:
     """What the console does from sign-in to a vehicle on screen (lapi/console/static/js/main.js),
-    each call's wall time in ms: sign-in, zones, cameras, base layer, pending hits, then the route
+    each call's wall time in ms: sign-in, zones, cameras, base layer and coastline, pending hits, then the route
     and the first timeline page at once, then the crops of the rows in view."""
     window = {"procedure": PROCEDURE}
     times: dict[str, float] = {}
@@ -246,7 +317,7 @@ async def page_calls(http: aiohttp.ClientSession, url: str, plate: str, start: d
     t0 = time.perf_counter()
     await get("whoami", "/v1/whoami")
     await asyncio.gather(get("zones", "/v1/geo/zones"), get("cameras", "/v1/cameras"))
-    await get("base_layer", "/v1/geo/base-layer", ok=(200, 404))
+    await asyncio.gather(get("base_layer", "/v1/geo/base-layer", ok=(200, 404)), get("coastline", "/v1/geo/coastline"))
     await get("hits", "/v1/hits", status="new", limit="20")
     t_search = time.perf_counter()
     route, page = await asyncio.gather(

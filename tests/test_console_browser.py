@@ -1,7 +1,7 @@
 """The analyst console in a real browser (issue 9): Debian's chromium driven by Playwright against the
 real app, a real PostgreSQL and the real alert feed.  An analyst signs in with a token, searches a
-plate (wildcard, then opens it) with a procedure reference, sees its route drawn over the departure
-zones and its timeline paged, receives a live hit over the WebSocket and confirms it with a reason,
+plate (wildcard, then opens it) with a procedure reference, sees its route drawn over the shipped
+coastline and the departure zones and its timeline paged, receives a live hit over the WebSocket and confirms it with a reason,
 all from the keyboard; then the audit log holds every query the page made.  A screenshot is kept
 in tests/output/ (not committed).  Skipped only when chromium is absent (.ci/ensure-chromium
 installs it)."""
@@ -141,6 +141,14 @@ async def test_sign_in_search_route_live_hit_confirm(browser_page, console_app, 
     zones = json.loads((ROOT / "configs" / "departure_zones.geojson").read_text())["features"]
     assert await page.locator("#map .layer-zones path").count() == len(zones)
     assert await page.locator("#map .layer-base path").count() == 1
+    # the shipped coastline ([geo] coastline's default), every point of each line, beneath zones and route
+    coast = json.loads((ROOT / "configs" / "coastline.geojson").read_text())["features"]
+    coast_paths = page.locator("#map .layer-coast path.coast")
+    assert await coast_paths.count() == len(coast) == 4
+    drawn = [(await coast_paths.nth(i).get_attribute("d")).count(",") for i in range(len(coast))]
+    assert drawn == [len(f["geometry"]["coordinates"]) for f in coast]
+    assert await page.eval_on_selector_all("#map svg > g", "gs => gs.map(g => g.getAttribute('class'))") == [
+        "layer-base", "layer-coast", "layer-zones", "layer-cameras", "layer-route"]
     assert await page.locator("#map .layer-cameras rect").count() == 7  # the corridor's six and the fixtures' cam-1
     assert "trip(s), 10000 observations" in await page.inner_text("#route-summary")
     await page.wait_for_function("() => document.querySelector('#timeline tbody img')?.naturalWidth > 0")

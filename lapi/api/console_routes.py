@@ -1,4 +1,4 @@
-"""HTTP for the analyst console: its static files, plate search and the analysts' base layer.
+"""HTTP for the analyst console: its static files, plate search, the coastline and the analysts' base layer.
 
 The files (lapi/console/static) are public: they hold no data, and the page asks for a token
 before it calls anything.  Only files present when the app is built are served (a fixed table,
@@ -19,6 +19,7 @@ from lapi.api.gating import hits_only, mark, restricted_fields
 from lapi.api.geo_routes import GEO, GEOJSON, _dumps, _window
 from lapi.api.params import query_float, query_int
 from lapi.console import STATIC_DIR
+from lapi.console.base_layer import cached_layer
 from lapi.console.search import plan, search_plates
 from lapi.matching import DEFAULT_MAX_COST
 
@@ -86,8 +87,20 @@ async def base_layer(request: web.Request) -> web.Response:
     return web.json_response(settings.base_layer_doc, content_type=GEOJSON, dumps=_dumps)
 
 
+@allow(*ANALYSTS)
+async def coastline(request: web.Request) -> web.Response:
+    """The GeoJSON of ``[geo] coastline`` (default: the shipped approximate line), checked at start-up;
+    404 when switched off (``coastline = ""``)."""
+    settings = request.app[GEO].settings
+    if settings.coastline is None:
+        raise web.HTTPNotFound(text="no coastline configured ([geo] coastline = \"\" switches it off; "
+                                    "give a path to a GeoJSON file to draw one)")
+    doc = settings.coastline_doc if settings.coastline_doc is not None else cached_layer(settings.coastline)
+    return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
+
+
 def add_console_routes(app: web.Application) -> None:
-    """Register the console's files (``/console/``), plate search and the base layer."""
+    """Register the console's files (``/console/``), plate search, the coastline and the base layer."""
     app[CONSOLE_FILES] = static_table()
     r = app.router
     r.add_get("/console", console_redirect)
@@ -95,3 +108,4 @@ def add_console_routes(app: web.Application) -> None:
     r.add_get("/console/{name:.+}", console_file)
     r.add_get("/v1/plates", plates)
     r.add_get("/v1/geo/base-layer", base_layer)
+    r.add_get("/v1/geo/coastline", coastline)

@@ -184,6 +184,9 @@ def openapi_document(version: str) -> dict[str, Any]:
             "/v1/geo/zones": {"get": _op("The departure zones in force (GeoJSON FeatureCollection)", errors=())},
             "/v1/geo/base-layer": {"get": _op("The analysts' own map layer ([geo] base_layer, GeoJSON "
                                               "FeatureCollection) the console draws under routes", errors=("404",))},
+            "/v1/geo/coastline": {"get": _op("The coastline the console draws under zones and routes ([geo] "
+                                             "coastline, default: the shipped approximate line, GeoJSON "
+                                             "FeatureCollection of LineStrings)", errors=("404",))},
             "/v1/plates": {"get": _op(
                 "Plates read in a window matching a plate (exact), a pattern (wildcard: ? one character, * any "
                 "run) or its OCR lookalikes (priced by the watchlists' weighted edit distance), most recent first "

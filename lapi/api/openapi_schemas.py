@@ -121,7 +121,7 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
                                                     "cost": _NUM}), mode=_STR, restricted=_RESTRICTED),
 }
 MEDIA: dict[str, str] = {"/v1/vehicles/{plate}/route": "application/geo+json", "/v1/geo/zones": "application/geo+json",
-                         "/v1/geo/base-layer": "application/geo+json",
+                         "/v1/geo/base-layer": "application/geo+json", "/v1/geo/coastline": "application/geo+json",
                          "/v1/watchlist/export": "text/csv", "/v1/reads/{read_id}/crop": "image/jpeg"}
 MEDIA_SCHEMAS = {"application/geo+json": _ref("FeatureCollection"), "text/csv": {"type": "string"},
                  "image/jpeg": {"type": "string", "format": "binary"}}

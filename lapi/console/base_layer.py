@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,10 @@ def load_base_layer(path: Path) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as err:
         raise BaseLayerError(f"{path} is not JSON: {err}") from None
     return check_base_layer(doc)
+
+
+@lru_cache(maxsize=4)
+def cached_layer(path: Path) -> dict[str, Any]:
+    """``load_base_layer`` once per path: settings built in code (not by the config loader, which
+    loads and checks the file at start-up) still serve the file without reading it per request."""
+    return load_base_layer(path)

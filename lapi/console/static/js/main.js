@@ -7,7 +7,7 @@ import { Timeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_WINDOW_DAYS = 31;  // the route and convoy queries span at most this (geo routes)
-const state = { zones: null, baseLayer: null, cameras: new Map(), cameraList: [], feed: null, timeline: null, query: null };
+const state = { zones: null, baseLayer: null, coastline: null, cameras: new Map(), cameraList: [], feed: null, timeline: null, query: null };
 
 async function signIn(secret) {
   setToken(secret);
@@ -26,7 +26,8 @@ async function signIn(secret) {
   state.zones = zones;
   state.cameraList = cameras.cameras;
   state.cameras = new Map(cameras.cameras.map((c) => [c.id, c.name]));
-  state.baseLayer = await api.get("/v1/geo/base-layer").catch(() => null);  // 404: none configured
+  [state.baseLayer, state.coastline] = await Promise.all([  // 404: none configured / switched off
+    api.get("/v1/geo/base-layer").catch(() => null), api.get("/v1/geo/coastline").catch(() => null)]);
   state.timeline = new Timeline($("timeline").tBodies[0], state.cameras);
   state.feed = new Feed($("feed-list"), $("feed-state"), (plate) => show({ ...currentWindow(), plate }));
   state.feed.start();
@@ -123,8 +124,8 @@ async function openVehicle(query) {
 }
 
 function redraw() {
-  drawMap($("map"), { zones: state.zones, baseLayer: state.baseLayer, cameras: state.cameraList, route: state.route,
-                      sightings: state.timeline.rows });
+  drawMap($("map"), { zones: state.zones, baseLayer: state.baseLayer, coastline: state.coastline,
+                      cameras: state.cameraList, route: state.route, sightings: state.timeline.rows });
   const t = state.timeline;
   $("timeline-count").textContent = `${t.rows.length} read(s) shown${t.done ? " (all)" : ""}, newest first`;
   $("load-older").hidden = t.done;

@@ -1,5 +1,6 @@
 // The route map, drawn in SVG from GeoJSON already on the page (no tiles: the machine is offline):
-// the analysts' base layer, the departure zones, the cameras, the vehicle's trips and the sightings shown.
+// the analysts' base layer, the coastline ([geo] coastline: by default the shipped approximate line),
+// the departure zones, the cameras, the vehicle's trips and the sightings shown, bottom to top.
 const SVG = "http://www.w3.org/2000/svg";
 const WIDTH = 800, HEIGHT = 520, PAD = 24;
 
@@ -49,8 +50,18 @@ function drawGeometry(g, geometry, project, lineClass, areaClass, parent) {
   return null;
 }
 
+// One <g> of a FeatureCollection's shapes, each titled with its feature's name (hover, screen readers).
+function namedLayer(svg, layerClass, collection, project, lineClass, areaClass, label) {
+  const layer = el("g", { class: layerClass }, svg);
+  for (const f of collection?.features || []) {
+    if (!f.geometry) continue;
+    const shape = drawGeometry(layer, f.geometry, project, lineClass, areaClass, layer);
+    if (shape) el("title", {}, shape).textContent = `${label}: ${f.properties?.name ?? ""}`;
+  }
+}
+
 // route: the /route GeoJSON (points=none: one LineString per trip, null for a one-observation trip).
-export function drawMap(figure, { zones, baseLayer, cameras, route, sightings }) {
+export function drawMap(figure, { zones, baseLayer, coastline, cameras, route, sightings }) {
   const trips = (route?.features || []).filter((f) => f.properties?.feature === "trip");
   const tripPoints = trips.flatMap((f) => f.geometry ? positions(f.geometry.coordinates) : [f.properties.start_position]);
   const seen = (sightings || []).filter((r) => r.lat != null && r.lon != null).map((r) => [r.lon, r.lat]);
@@ -65,12 +76,8 @@ export function drawMap(figure, { zones, baseLayer, cameras, route, sightings })
     ? `Route map: ${trips.length} trip(s) over the departure zones` : "Map of the departure zones (no located observation)";
   const base = el("g", { class: "layer-base" }, svg);
   for (const f of baseLayer?.features || []) if (f.geometry) drawGeometry(base, f.geometry, project, "base", "base-area", base);
-  const zoneLayer = el("g", { class: "layer-zones" }, svg);
-  for (const f of zones?.features || []) {
-    if (!f.geometry) continue;
-    const shape = drawGeometry(zoneLayer, f.geometry, project, "zone", "zone", zoneLayer);
-    if (shape) el("title", {}, shape).textContent = `Departure zone: ${f.properties?.name ?? ""}`;
-  }
+  namedLayer(svg, "layer-coast", coastline, project, "coast", "coast-area", "Coast");
+  namedLayer(svg, "layer-zones", zones, project, "zone", "zone", "Departure zone");
   const cameraLayer = el("g", { class: "layer-cameras" }, svg);
   for (const c of cameras || []) {
     if (c.lat == null || c.lon == null) continue;

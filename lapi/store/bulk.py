@@ -1,8 +1,8 @@
 """Bulk writing of reads with COPY, inside the caller's transaction.
 
-A multi-row INSERT costs a parse and a parameter list per row; COPY streams rows in the binary
-format and is several times faster (``lapi bench store`` measures the ratio).  COPY returns no
-ids, so the ids are drawn from the identity sequence first (one round trip for the whole batch)
+A multi-row INSERT costs a parse and a parameter list per row; COPY streams rows (in the text
+format, built here in one pass) and is several times faster (``lapi bench store`` measures the
+ratio).  COPY returns no ids, so the ids are drawn from the identity sequence first (one round trip for the whole batch)
 and written with the rows: every caller still gets the ids of its reads back, after the commit.
 
 Only frames whose reads matched nothing go this way: a hit needs its outbox alert drawn under the

@@ -93,7 +93,18 @@ async def test_retroactive_check_respects_patterns_validity_and_bad_input(servic
     assert [(h["read_id"], h["match_type"]) for h in body["hits"]] == [(a.id, "wildcard")]
     assert b.id not in [h["read_id"] for h in body["hits"]]
 
-    for payload, fragment in (({}, "entry_id: required"), ({"entry_id": 1, "days": 40}, "days: must be"),
+    # a CSV import is not checked by itself; the whole list is, on demand
+    async with aiohttp.ClientSession(headers=service.auth("analyst")) as http:
+        async with http.post(f"{service}/v1/watchlist/import", params={"list": "imported"},
+                             data="plate\nGV-999-KP\nZZ-000-ZZ\n", headers={"Content-Type": "text/csv"}) as r:
+            assert r.status == 201
+    status, body = await call(service, "POST", "/v1/investigations/retroactive", json={"list": "imported"})
+    assert status == 200 and body["entries"] == 2 and [h["read_id"] for h in body["hits"]] == [b.id]
+    status, body = await call(service, "POST", "/v1/investigations/retroactive", json={"list": "nowhere"})
+    assert status == 404
+
+    for payload, fragment in (({}, "entry_id or list: give one"), ({"entry_id": 1, "list": "imported"}, "give one"),
+                              ({"entry_id": 1, "days": 40}, "days: must be"),
                               ({"entry_id": "x"}, "entry_id: must be"), ({"entry": 1}, "entry: unknown field")):
         status, body = await call(service, "POST", "/v1/investigations/retroactive", json=payload)
         assert status == 400 and fragment in body["error"]["message"], payload

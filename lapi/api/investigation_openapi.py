@@ -54,10 +54,11 @@ def investigation_paths(op: Any, q: Any, procedure: dict[str, Any], paths: dict[
         "/v1/investigations/retroactive": {"post": op(
             "Check a watchlist entry against the stored reads of the last days (default "
             "investigations.retroactive_days; adding an entry does it by itself): every read it hits gets a hit "
-            "marked retroactive, alerted like any other (\"retroactive\": true)", body=body({
-                "type": "object", "required": ["entry_id"], "properties": {
-                    "entry_id": {"type": "integer", "minimum": 1}, "days": {"type": "integer", "minimum": 1,
-                                                                          "maximum": 15}}}),
+            "marked retroactive, alerted like any other (\"retroactive\": true). Give entry_id, or list to check "
+            "every entry of a list (up to 1,000; CSV imports are not checked by themselves)", body=body({
+                "type": "object", "properties": {
+                    "entry_id": {"type": "integer", "minimum": 1}, "list": {"type": "string"},
+                    "days": {"type": "integer", "minimum": 1, "maximum": 15}}}),
             errors=("400", "404", "415"))},
         "/v1/investigations/stakeout": {"post": op(
             "Vehicles seen at all (or min_places) of 2-10 places (cameras, a GeoJSON polygon, or a circle), each "
@@ -114,7 +115,7 @@ _SHARING = _obj({"name": _STR, "purpose": _STR, "shared_with": {"type": "array",
 _PLACE_SEEN = _obj({"place": _STR, "reads": _INT, "first_seen": _TIME, "last_seen": _TIME})
 RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
     ("/v1/investigations/retroactive", "post"): _obj({
-        "entry_id": _INT, "from": _TIME, "to": _TIME,
+        "entries": _INT, "from": _TIME, "to": _TIME,
         "hits": {"type": "array", "items": _obj({"type": _STR, "alert_id": _INT, "hit_id": _INT, "read_id": _INT,
                                                   "retroactive": _BOOL, "cost": _NUM})}}),
     ("/v1/investigations/stakeout", "post"): _list_of(

@@ -30,6 +30,7 @@ from lapi.investigations.sharing_store import get_sharing, import_list, set_shar
 from lapi.investigations.stakeout import MAX_RESULTS, StakeoutQuery, stakeout
 
 INVESTIGATIONS = web.AppKey("investigations", InvestigationSettings)  # set by the service from [investigations]
+MAX_LIST_CHECK = 1000  # entries of a list checked retroactively in one call
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -80,16 +81,35 @@ async def retroactive_after_add(request: web.Request, entry_id: int) -> int:
 
 @allow(*ANALYSTS, audit="alteration")
 async def post_retroactive(request: web.Request) -> web.Response:
-    """Check an entry against the reads of the last ``days`` (default: investigations.retroactive_days)."""
-    body = await _object(request, ("entry_id", "days"))
+    """Check an entry, or every entry of a list (after a CSV import, which is not checked by itself),
+    against the reads of the last ``days`` (default: investigations.retroactive_days)."""
+    from lapi.watchlists import parse_list_name
+
+    body = await _object(request, ("entry_id", "list", "days"))
     entry_id = _int(body, "entry_id", None, 1, 2 ** 63 - 1)
-    if entry_id is None:
-        raise web.HTTPBadRequest(text="entry_id: required, the watchlist entry to check")
+    if (entry_id is None) == ("list" not in body):
+        raise web.HTTPBadRequest(text="entry_id or list: give one, the watchlist entry or list to check")
     days = _int(body, "days", request.app[INVESTIGATIONS].retroactive_days, 1, MAX_RETROACTIVE_DAYS)
     start, end = retroactive_span(request, days)
-    alerts = await check_entry(request.app[STORE], entry_id, start, end, request.app[INVESTIGATIONS].max_retroactive_hits)
-    counted(request, len(alerts), entry_id=entry_id)
-    return _json({"entry_id": entry_id, "from": start.isoformat(), "to": end.isoformat(), "hits": alerts})
+    store, settings = request.app[STORE], request.app[INVESTIGATIONS]
+    if entry_id is not None:
+        ids = [entry_id]
+    else:
+        try:
+            name = parse_list_name(body["list"])
+        except ValueError as err:
+            raise web.HTTPBadRequest(text=str(err)) from None
+        await store.watchlists.get_list(name)  # 404 for an unknown list
+        ids = [e["id"] for e in await store.watchlists.entries(name)]
+        if len(ids) > MAX_LIST_CHECK:
+            raise web.HTTPBadRequest(text=f"list: {name!r} has {len(ids)} entries, at most {MAX_LIST_CHECK} are checked "
+                                          "in one call: check its entries one by one (entry_id)")
+    alerts = []
+    for i in ids:
+        alerts += await check_entry(store, i, start, end, settings.max_retroactive_hits)
+    counted(request, len(alerts), entries=len(ids))
+    return _json({"entry_id": entry_id, "list": body.get("list"), "entries": len(ids), "from": start.isoformat(),
+                  "to": end.isoformat(), "hits": alerts})
 
 
 # stakeout ----------------------------------------------------------------------------------------

@@ -124,3 +124,17 @@ async def test_store_frames_fails_whole_on_an_unknown_camera(store):
     with pytest.raises(NotFound, match="unknown camera"):
         await store.store_frames([("cam-1", T0, [plate_read("AB123CD")]), ("nope", T0, [plate_read("AB123CD")])])
     assert await rows(store, "SELECT count(*) FROM plate_reads") == [(0,)]
+
+
+async def test_store_frames_with_more_hits_than_one_statement_takes(store):
+    from lapi.store.frames import MAX_BATCH_READS
+
+    await store.watchlists.add_entry(parse_entry({"plate": "GV073KP"}), "alice")
+    n = 5 * MAX_BATCH_READS + 100  # six statements in one transaction; in one, too many parameters
+    frames = [("cam-1", T0 + timedelta(seconds=i), [plate_read("GV073KP")]) for i in range(n)]
+    stored = await store.store_frames(frames + [("cam-1", T0, [plate_read(f"QQ{i:03d}QQ")]) for i in range(40)])
+    alert_ids = [f[0].hits[0].alert_id for f in stored[:n]]
+    assert alert_ids == sorted(alert_ids) and len(set(alert_ids)) == n
+    assert all(f[0].hits == [] for f in stored[n:]) and store.frames.copied_reads == 40
+    assert await rows(store, "SELECT count(*), count(DISTINCT read_id) FROM hits") == [(n, n)]
+    assert [a["alert_id"] for a in await store.alerts_after(0, limit=5000)] == alert_ids

@@ -197,21 +197,21 @@ class FrameWriter:
         if sum(len(f.reads) for f in copied) < COPY_MIN_READS:
             copied = []
         rest = [f for f in batch if not (copied and plain(f))]
+        statements = _chunks(rest)  # each within PostgreSQL's parameter limit
         copied_ids: list[list[int]] = []
-        rows: list[tuple] = []
+        results: list[list[StoredRead]] = []
         async with store.pool.connection() as conn:
             await store.partitions.ensure(conn, "plate_reads", [f.read_at for f in batch])
-            async with conn.transaction() if copied else nullcontext():
+            async with conn.transaction() if copied or len(statements) > 1 else nullcontext():
                 if copied:
                     copied_ids = await copy_frames(conn, copied)
-                if rest:
-                    sql, params = frames_statement(rest, store.notify_token)
+                for part in statements:
+                    sql, params = frames_statement(part, store.notify_token)
                     cur = await conn.execute(sql, params)
-                    rows = await cur.fetchall()
+                    results += self._stored(part, await cur.fetchall())
         self.batches += 1
         self.frames += len(batch)
         self.copied_reads += sum(len(ids) for ids in copied_ids)
-        results = self._stored(rest, rows)
         by_frame = {id(f): r for f, r in zip(rest, results)}
         by_frame.update({id(f): [StoredRead(i, f.read_at, read, []) for i, read in zip(ids, f.reads)]
                          for f, ids in zip(copied, copied_ids)})
@@ -239,6 +239,19 @@ class FrameWriter:
                 stored.append(StoredRead(next(read_ids), f.read_at, read, hits))
             results.append(stored)
         return results
+
+
+def _chunks(frames: list[Frame]) -> list[list[Frame]]:
+    """``frames`` in runs of at most :data:`MAX_BATCH_READS` reads (a frame is never split)."""
+    out: list[list[Frame]] = []
+    reads = 0
+    for f in frames:
+        if not out or (reads + len(f.reads) > MAX_BATCH_READS and out[-1]):
+            out.append([])
+            reads = 0
+        out[-1].append(f)
+        reads += len(f.reads)
+    return out
 
 
 def _settle(frame: Frame, result: Any = None, error: BaseException | None = None) -> None:

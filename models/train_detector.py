@@ -24,6 +24,7 @@ import os
 import random
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -97,22 +98,35 @@ def _rescale(img: np.ndarray, boxes: list, long_side: int) -> tuple[np.ndarray, 
     return small, [(x * s, y * s, bw * s, bh * s) for x, y, bw, bh in boxes]
 
 
+@dataclass(frozen=True)
+class PlateLooks:
+    """How the posed synthetic plates vary: the shapes the detector misses on French photos are
+    plates rolled 15-25 degrees (hand-held photos, so the box is squarish) and black collection
+    plates with silver characters."""
+
+    two_line_p: float = 0.12  # square two-line plates (motorbikes, some rear plates)
+    roll_sd: float = 7.0      # degrees
+    max_roll: float = 22.0
+    black_p: float = 0.0      # French plates drawn black with silver characters (collection cars)
+
+
 def _paste_posed_plate(canvas: np.ndarray, centre: tuple[float, float], width: float,
-                       rng: random.Random, two_line_p: float) -> tuple[np.ndarray, np.ndarray]:
+                       rng: random.Random, looks: PlateLooks) -> tuple[np.ndarray, np.ndarray]:
     """A realistic plate (lapi.synth_ocr layouts, French ones most often) turned and rolled as in real photos.
 
     The label is the axis-aligned box of the turned plate, as the evaluation sets annotate it.
     """
-    text, country, groups, sep, split = synth_ocr.random_spec(rng, two_line_p=two_line_p)
-    plate, alpha = synth_ocr.render_flat_plate(text, country, groups, sep, rng, two_line_split=split)
-    roll = float(np.clip(rng.gauss(0, 7), -22, 22))
+    text, country, groups, sep, split = synth_ocr.random_spec(rng, two_line_p=looks.two_line_p)
+    style = "fr_fni_black" if country == "FR" and rng.random() < looks.black_p else None
+    plate, alpha = synth_ocr.render_flat_plate(text, country, groups, sep, rng, two_line_split=split, style=style)
+    roll = float(np.clip(rng.gauss(0, looks.roll_sd), -looks.max_roll, looks.max_roll))
     yaw = rng.uniform(-50, 50) if rng.random() < 0.4 else float(np.clip(rng.gauss(0, 12), -50, 50))
     quad = synth.posed_quad(centre, width, plate.shape[1] / plate.shape[0], roll, yaw)
     return synth.paste_into(canvas, synth.degrade(plate, rng), alpha, quad), quad
 
 
 def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, manifest: Path | None = None,
-                  manifest_sources: list[str] | None = None, two_line_p: float = 0.12) -> Path:
+                  manifest_sources: list[str] | None = None, looks: PlateLooks = PlateLooks()) -> Path:
     """Write the crop dataset and its data.yaml; returns the yaml path.
 
     Each frame is first scaled as inference scales it (long side = INFER_SIZE), so that plates
@@ -152,7 +166,7 @@ def build_dataset(source: Path, out: Path, synthetic_per_frame: int, seed: int, 
                     width = math.exp(rng.uniform(math.log(22), math.log(220)))
                     centre = (rng.uniform(width, w - width), rng.uniform(h * 0.3, h * 0.95))
                     if rng.random() < 0.7:
-                        canvas, quad = _paste_posed_plate(canvas, centre, width, rng, two_line_p)
+                        canvas, quad = _paste_posed_plate(canvas, centre, width, rng, looks)
                     else:
                         _, plate = synth.random_plate(rng)
                         canvas, quad = synth.paste_plate(canvas, synth.degrade(plate, rng), centre, width, rng)
@@ -185,9 +199,14 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run in --work")
     parser.add_argument("--init", type=Path, help="start from these weights (default: the shipped detector, else scratch)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--two-line-p", type=float, default=0.12,
-                        help="share of posed synthetic plates of the square two-line kind (motorbikes, some rear "
-                             "plates), the shape the detector misses most on French photos")
+    parser.add_argument("--two-line-p", type=float, default=PlateLooks.two_line_p,
+                        help="share of posed synthetic plates of the square two-line kind (motorbikes, some rear plates)")
+    parser.add_argument("--roll-sd", type=float, default=PlateLooks.roll_sd, help="roll of posed plates: SD in degrees")
+    parser.add_argument("--max-roll", type=float, default=PlateLooks.max_roll, help="roll of posed plates: bound in degrees")
+    parser.add_argument("--black-p", type=float, default=PlateLooks.black_p,
+                        help="share of French posed plates drawn black with silver characters (collection cars)")
+    parser.add_argument("--lr0", type=float, default=0.01, help="initial learning rate (lower to fine-tune gently)")
+    parser.add_argument("--warmup-epochs", type=float, default=3.0)
     parser.add_argument("--export-dir", type=Path, default=ROOT / "models" / "detector",
                         help="where the best weights and model.json go (a build folder to compare before shipping)")
     parser.add_argument("--save-period", type=int, default=-1,
@@ -207,7 +226,7 @@ def main() -> None:
     else:
         manifest = args.manifest if args.manifest.exists() and manifest_sources else None
         yaml_path = build_dataset(args.data, args.work / "data", args.synthetic_per_frame, args.seed, manifest,
-                                  manifest_sources, args.two_line_p)
+                                  manifest_sources, PlateLooks(args.two_line_p, args.roll_sd, args.max_roll, args.black_p))
         shipped = ROOT / "models" / "detector" / "plate_yolo.pt"
         start = str(args.init) if args.init else str(shipped) if shipped.exists() else args.arch
         print(f"[train] starting from {start}", flush=True)
@@ -216,6 +235,7 @@ def main() -> None:
             workers=2, project=str(args.work), name="run", exist_ok=True, plots=False, seed=args.seed,
             patience=max(10, args.epochs // 3), scale=0.6, degrees=3.0, mosaic=1.0, close_mosaic=5,
             fliplr=0.0, amp=args.device != "cpu", verbose=False, cache="ram", save_period=args.save_period,
+            lr0=args.lr0, warmup_epochs=args.warmup_epochs,
         )
     best = run_dir / "weights" / "best.pt"
     export_dir = args.export_dir

@@ -5,7 +5,6 @@ import csv
 import json
 
 import aiohttp
-import pytest
 
 from conftest import SHARED_DATA, needs_shared_data
 

@@ -2,7 +2,6 @@
 consultation, export, alteration and disclosure with who/why/parameters/count and never the data,
 GET /v1/audit for supervisors, no answer when the row cannot be written."""
 
-import asyncio
 import json
 import uuid
 from datetime import datetime, timezone

@@ -8,7 +8,6 @@ import uuid
 from datetime import datetime, timezone
 
 import aiomqtt
-import pytest
 from aiohttp import web
 
 from lapi.alerts import AlertFilter, AlertHub

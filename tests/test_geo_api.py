@@ -233,6 +233,8 @@ async def test_route_track_fetches_what_the_track_query_gives(store):
     ("/v1/vehicles/GV073KP/convoys", {"k": "1"}, "k: must be between 2 and 50"),
     ("/v1/vehicles/GV073KP/convoys", {"k": "3.5"}, "k: must be an integer"),
     ("/v1/vehicles/GV073KP/convoys", {"dt": "-4"}, "dt: must be between 1 and 3600"),
+    ("/v1/vehicles/GV073KP/route", {"end": "0001-01-01T00:00:00Z"}, "end: too early to have the default window"),
+    ("/v1/investigations/locate/GV073KP", {"to": "0001-01-01T00:00:00Z"}, "to: too early to have the default window"),
 ])
 async def test_bad_geo_queries_get_a_clear_400(geo_app, path, params, message):
     svc = await geo_app()

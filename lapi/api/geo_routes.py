@@ -75,7 +75,10 @@ def _window(request: web.Request, default: timedelta) -> tuple[datetime, datetim
     """``start``/``end`` (or ``from``/``to``), ISO 8601 with offset or Unix seconds; default: the last ``default``."""
     now = datetime.now(timezone.utc)
     end = _time(request, ("end", "to"), now + timedelta(minutes=5))
-    start = _time(request, ("start", "from"), end - default)
+    try:
+        start = _time(request, ("start", "from"), end - default)
+    except OverflowError:  # an end in year 1 leaves no room for the default window before it
+        raise web.HTTPBadRequest(text=f"end: too early to have the default window of {default} before it") from None
     if end <= start:
         raise web.HTTPBadRequest(text="end: must be after start")
     if end - start > MAX_WINDOW:

@@ -128,7 +128,7 @@ RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
                        "via": {"enum": ["read", "candidate"]}, "score": _NUM, "cost": _NUM, "hit": _BOOL}),
         q=_STR, mode=_STR, restricted=_RESTRICTED),
     ("/v1/investigations/cases/verify", "post"): _obj({"ok": _BOOL, "problems": {"type": "array", "items": _STR}}),
-    **{(f"/v1/investigations/watchlists/{{name}}/sharing", m): _SHARING for m in ("get", "put")},
+    **{("/v1/investigations/watchlists/{name}/sharing", m): _SHARING for m in ("get", "put")},
     ("/v1/investigations/watchlists/import", "post"): _SHARING,
     ("/v1/investigations/watchlists/{name}/export", "get"): _obj({
         "format": {"const": "lapi-watchlist/1"}, "service": _STR, "partner": _STR, "exported_by": _STR,

@@ -16,7 +16,7 @@ from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.app import RETENTION, STORE, TRACKERS, _dumps, _json_body, _plate_query, bounded_body
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, procedure_of, restricted_fields
-from lapi.api.params import query_float, query_int, query_time
+from lapi.api.params import query_float, query_int, query_window
 from lapi.console.search import plan as search_plan
 from lapi.investigations.candidate_search import search_candidates
 from lapi.investigations.case import verify
@@ -142,12 +142,7 @@ async def post_stakeout(request: web.Request) -> web.Response:
 # candidate search --------------------------------------------------------------------------------
 
 def _window(request: web.Request, default: timedelta, most: timedelta) -> tuple[datetime, datetime]:
-    now = datetime.now(timezone.utc)
-    end = query_time(request, "to", now + timedelta(minutes=5))
-    start = query_time(request, "from", end - default)
-    if end <= start or end - start > most:
-        raise web.HTTPBadRequest(text=f"to: must be after from, at most {most.days} days later")
-    return start, end
+    return query_window(request, default, most, default_end=timedelta(minutes=5))
 
 
 @allow(*ANALYSTS, audit="consultation")

@@ -11,6 +11,7 @@ given) and is dropped afterwards.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import statistics
@@ -100,6 +101,7 @@ async def _bench(url: str, devices: int, pings: int, per_packet: int) -> dict[st
     await ingest.start()
     server = TeltonikaServer(ingest, "127.0.0.1", 0)
     await server.start()
+    gc.freeze()  # as lapi serve does once started (lapi/service.py)
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     proc = ctx.Process(target=_device_process, args=(server.port, devices, pings, per_packet, out), daemon=True)

@@ -113,3 +113,12 @@ async def test_read_refused_when_not_running(reader, executor):
         await batcher.read(_frames(1)[0])
     with pytest.raises(ValueError):
         ReadBatcher(reader, executor, max_frames=0)
+
+
+def test_frames_of_different_sizes_read_in_one_batch_as_alone(reader):
+    """ultralytics letterboxes a mixed-size batch differently from a lone frame: the detector groups by size."""
+    rng = random.Random(5)
+    frames = [synthetic_scene(rng, size)[0] for size in ((640, 480), (960, 720), (640, 480), (1280, 720))]
+    alone = [reader.detector.detect([f])[0] for f in frames]
+    together = reader.detector.detect(frames)
+    assert together == alone

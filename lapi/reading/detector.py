@@ -50,8 +50,18 @@ class PlateDetector:
         """Boxes per frame (BGR arrays), best first."""
         if not frames:
             return []
-        results = self.model.predict(frames, imgsz=self.imgsz, conf=self.conf, iou=self.iou,
-                                     device=self.device, verbose=False)
+        # one call per frame size: ultralytics letterboxes a batch of mixed sizes to a full square
+        # and a batch of one size (or a lone frame) to the stride, so mixing cameras in a micro-batch
+        # would change what a frame's detections are; frames of one camera model still go together
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, frame in enumerate(frames):
+            by_shape.setdefault(frame.shape, []).append(i)
+        results: list = [None] * len(frames)
+        for idx in by_shape.values():
+            predicted = self.model.predict([frames[i] for i in idx], imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+                                           device=self.device, verbose=False)
+            for i, result in zip(idx, predicted):
+                results[i] = result
         out: list[list[Detection]] = []
         for frame, result in zip(frames, results):
             fh, fw = frame.shape[:2]

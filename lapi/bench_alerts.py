@@ -20,6 +20,8 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from lapi.benchstats import percentile
+
 
 def _consumer(ws_url: str, ready: Any, done: Any, conn: Any) -> None:
     """Child process: receive alerts until the producer is done and 2 s passed without one;
@@ -51,10 +53,6 @@ def _consumer(ws_url: str, ready: Any, done: Any, conn: Any) -> None:
     conn.send(asyncio.run(run()))
     conn.close()
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 async def _bench(url: str, rate: float, seconds: float, entries: int, seed: int) -> dict[str, Any]:
@@ -137,11 +135,11 @@ async def _bench(url: str, rate: float, seconds: float, entries: int, seed: int)
         "rate_target": rate, "rate_submitted": round(total / submit_s, 1), "rate_stored": round(total / sent_s, 1),
         "watchlist_entries": entries,
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else None,
-        "latency_ms_p95": round(_percentile(latencies, 0.95), 1) if latencies else None,
-        "latency_ms_p99": round(_percentile(latencies, 0.99), 1) if latencies else None,
+        "latency_ms_p95": round(percentile(latencies, 0.95), 1) if latencies else None,
+        "latency_ms_p99": round(percentile(latencies, 0.99), 1) if latencies else None,
         "latency_ms_max": round(max(latencies), 1) if latencies else None,
         "store_ms_p50": round(statistics.median(store_ms), 1) if store_ms else None,
-        "store_ms_p99": round(_percentile(store_ms, 0.99), 1) if store_ms else None,
+        "store_ms_p99": round(percentile(store_ms, 0.99), 1) if store_ms else None,
         "service_cpu_s": round(cpu, 2),
     }
 

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 import torch
 
+from lapi.benchstats import percentile
 from lapi.reading.pipeline import prepare_crop
 from lapi.reading.recognizer import PlateRecognizer, greedy_decode_batch, network_image
 
@@ -55,10 +56,6 @@ class OcrBench:
     peak_rss_mib: float
     peak_device_mib: float | None
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
 def synthetic_crops(n: int, seed: int = 0) -> list[np.ndarray]:
@@ -191,9 +188,9 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
     return OcrBench(
         device=device, crops=n, crop_source=source, batch=batch,
         stock_plates_per_s=round(stock_rate, 1), stock_p50_ms=round(statistics.median(crop_ms), 2),
-        stock_p99_ms=round(_percentile(crop_ms, 0.99), 2),
+        stock_p99_ms=round(percentile(crop_ms, 0.99), 2),
         lapi_plates_per_s=round(lapi_rate, 1), lapi_batch_p50_ms=round(statistics.median(batch_ms), 2),
-        lapi_batch_p99_ms=round(_percentile(batch_ms, 0.99), 2),
+        lapi_batch_p99_ms=round(percentile(batch_ms, 0.99), 2),
         stock_quantized_plates_per_s=round(quant_rate, 1) if quant_rate else None,
         lapi_grammar_plates_per_s=round(n / grammar_s, 1), speedup=round(lapi_rate / baseline, 2),
         identical_strings=round(same, 4),

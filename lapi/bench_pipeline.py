@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from lapi.benchstats import percentile
+
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates" / "manifest.csv"
 
 
@@ -80,10 +82,6 @@ def _camera_process(url: str, token: str, cameras: int, frames: list[bytes], per
         out.put({"error": repr(err)})
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
-
 
 async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: float, threads: int,
                  device: str, frames: list[bytes], truths: list[str | None]) -> dict[str, Any]:
@@ -138,7 +136,7 @@ async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: f
         "batch_max_frames": batch, "batch_max_wait_ms": wait_ms, "reading_threads": threads, "device": device,
         "frames_per_s": round(len(lat) / result["seconds"], 2) if lat else 0.0,
         "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
-        "latency_ms_p99": round(_percentile(lat, 0.99), 1) if lat else None,
+        "latency_ms_p99": round(percentile(lat, 0.99), 1) if lat else None,
         "mean_batch": round(batched_frames / batches, 2) if batches else None,
         "plate_found": round(sum(t in p for t, p in known) / len(known), 3) if known else None,
         "service_cpu_s_per_frame": round(cpu / len(lat), 3) if lat else None,

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from lapi.benchstats import percentile
 from lapi.store.scratch import scratch_database
 
 HOURLY_PROFILE = (0.25, 0.15, 0.1, 0.1, 0.15, 0.35, 0.8, 1.4, 1.6, 1.2, 1.0, 1.0,
@@ -124,8 +125,8 @@ def _frames(net: Network, cams: dict, t: np.ndarray, c: np.ndarray, v: np.ndarra
 
 
 def _pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
+    """Milliseconds at rank ``q`` of samples in seconds."""
+    return round(1000 * percentile(samples, q), 2)
 
 
 async def _load(store: Any, net: Network, n: int, start: datetime, days: int, seed: int, batch: int,

@@ -8,7 +8,6 @@ application; :func:`configure_geo` hands it the ``[geo]`` settings before the ap
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -23,7 +22,7 @@ from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
 from lapi.api.limits import plate_search
-from lapi.api.params import query_time
+from lapi.api.params import query_float, query_int, query_time
 from lapi.config import GeoSettings
 from lapi.geo_watch import GeoWatch, WatchlistCache, approach_rules, convoy_rules
 from lapi.store.beacons import BeaconStore
@@ -86,19 +85,6 @@ def _window(request: web.Request, default: timedelta) -> tuple[datetime, datetim
     return start, end
 
 
-def _number(request: web.Request, name: str, default: float, lo: float, hi: float, integer: bool = False) -> float:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: must be {'an integer' if integer else 'a number'}, got {raw!r}") from None
-    if not math.isfinite(value) or not lo <= value <= hi:
-        raise web.HTTPBadRequest(text=f"{name}: must be between {lo:g} and {hi:g}, got {raw!r}")
-    return value
-
-
 async def _observations(svc: GeoService, plate: str, start: datetime, end: datetime, hits_only: bool = False):
     rows = await svc.beacons.track(plate, start, end, ROUTE_LIMIT + 1, hits_only=hits_only)
     truncated = len(rows) > ROUTE_LIMIT
@@ -125,8 +111,8 @@ async def vehicle_route(request: web.Request) -> web.Response:
     plate = _plate(request)
     start, end = _window(request, timedelta(days=1))
     s = svc.settings
-    rules = RouteRules(gap=timedelta(seconds=_number(request, "gap_s", s.trip_gap_s, 60, 7 * 86400)),
-                       max_plausible_kmh=_number(request, "max_kmh", s.max_plausible_kmh, 10, 1000))
+    rules = RouteRules(gap=timedelta(seconds=query_float(request, "gap_s", 60, 7 * 86400, default=s.trip_gap_s)),
+                       max_plausible_kmh=query_float(request, "max_kmh", 10, 1000, default=s.max_plausible_kmh))
     points = request.query.get("points") or POINT_DETAIL[0]
     if points not in POINT_DETAIL:
         raise web.HTTPBadRequest(text=f"points: must be one of {', '.join(POINT_DETAIL)}, got {points!r}")
@@ -168,10 +154,10 @@ async def vehicle_convoys(request: web.Request) -> web.Response:
     plate = _plate(request)
     start, end = _window(request, timedelta(days=1))
     s = svc.settings
-    rules = convoy_rules(s, int(_number(request, "k", s.cotravel_k, 2, 50, integer=True)),
-                         _number(request, "dt", s.cotravel_dt_s, 1, 3600))
-    limit = int(_number(request, "limit", 50, 1, 1000, integer=True))
-    min_score = _number(request, "min_score", -math.inf, -1000, 1000) if request.query.get("min_score") else None
+    rules = convoy_rules(s, query_int(request, "k", s.cotravel_k, 2, 50),
+                         query_float(request, "dt", 1, 3600, default=s.cotravel_dt_s))
+    limit = query_int(request, "limit", 50, 1, 1000)
+    min_score = query_float(request, "min_score", -1000, 1000)
     restricted = hits_only(request)
     data = await svc.geo.convoy_data(plate, start, end, rules, hits_only=restricted)
     ranked = score_candidates(data.passages, data.co_sightings, data.population, rules)

@@ -157,7 +157,7 @@ async def get_candidates(request: web.Request) -> web.Response:
     except ValueError as err:
         raise web.HTTPBadRequest(text=str(err) if str(err).startswith(("q:", "mode:")) else f"q: {err}") from None
     start, end = _window(request, timedelta(days=7), timedelta(days=31))
-    max_cost = query_float(request, "max_cost", 0.05, 0.99) or 0.8
+    max_cost = query_float(request, "max_cost", 0.05, 0.99, default=0.8)
     limit = query_int(request, "limit", 100, 1, 1000)
     restricted = hits_only(request)
     rows = await search_candidates(request.app[STORE], plan, start, end, limit, restricted, max_cost)
@@ -178,7 +178,7 @@ async def get_locate(request: web.Request) -> web.Response:
 
     plate = _plate_query(request)
     start, end = _window(request, timedelta(days=30), timedelta(days=31))
-    radius = query_float(request, "radius_m", 50, 5000) or 500.0
+    radius = query_float(request, "radius_m", 50, 5000, default=500.0)
     restricted = hits_only(request)
     track, truncated = await GeoStore(request.app[STORE]).route_track(plate, start, end, MAX_TRACK, restricted)
     ts = request.app[TRACKERS]

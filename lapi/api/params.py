@@ -24,11 +24,11 @@ def query_int(request: web.Request, name: str, default: int | None, lo: int, hi:
     return value
 
 
-def query_float(request: web.Request, name: str, lo: float, hi: float) -> float | None:
-    """``?name=`` as a finite number in [lo, hi]; None when absent or empty."""
+def query_float(request: web.Request, name: str, lo: float, hi: float, default: float | None = None) -> float | None:
+    """``?name=`` as a finite number in [lo, hi]; ``default`` when absent or empty."""
     raw = request.query.get(name)
     if raw is None or raw == "":
-        return None
+        return default
     try:
         value = float(raw)
     except ValueError:

@@ -24,6 +24,7 @@ from lapi.alerts import AlertHub
 from lapi.api.access import ANALYSTS, TOKENS, access_middleware, allow, public
 from lapi.api.audit import AUDIT, audit_middleware, counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
+from lapi.api.jsonout import dumps
 from lapi.api.limits import Gate, Saturated, TooLarge, check_image_size, plate_search
 from lapi.api.openapi import openapi_document
 from lapi.api.params import query_float, query_time
@@ -69,9 +70,6 @@ def json_error(status: int, message: str, **extra: Any) -> web.Response:
         message = message[:MAX_MESSAGE] + "... (cut)"
     return web.json_response({"error": {"status": status, "message": message, **extra}}, status=status)
 
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
 
 
 @web.middleware
@@ -220,7 +218,7 @@ def _frame_key(request: web.Request) -> str | None:
 
 
 def _replayed(seen: dict[str, Any]) -> web.Response:
-    return web.json_response({**seen, "reading_ms": 0.0, "replayed": True}, dumps=_dumps)
+    return web.json_response({**seen, "reading_ms": 0.0, "replayed": True}, dumps=dumps)
 
 
 async def _read_and_store(request: web.Request, camera_id: str, captured_at: datetime,
@@ -338,14 +336,14 @@ def _body_time(body: dict, key: str) -> datetime | None:
 async def list_beacons(request: web.Request) -> web.Response:
     rows = await request.app[BEACONS].list_beacons(datetime.now(timezone.utc))
     counted(request, len(rows))
-    return web.json_response({"beacons": rows}, dumps=_dumps)
+    return web.json_response({"beacons": rows}, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="consultation")
 async def get_beacon(request: web.Request) -> web.Response:
     row = await request.app[BEACONS].get_beacon(_beacon_id(request), datetime.now(timezone.utc))
     counted(request, 1)
-    return web.json_response(row, dumps=_dumps)
+    return web.json_response(row, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="alteration")
@@ -367,7 +365,7 @@ async def patch_beacon(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="silence_after_s: must be an integer number of seconds, 10 to 2592000")
     await request.app[BEACONS].register(beacon_id, label, watched, silence)
     request.app[INGEST].known.add(beacon_id)
-    return web.json_response(await request.app[BEACONS].get_beacon(beacon_id, datetime.now(timezone.utc)), dumps=_dumps)
+    return web.json_response(await request.app[BEACONS].get_beacon(beacon_id, datetime.now(timezone.utc)), dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="alteration")
@@ -389,7 +387,7 @@ async def add_fitting(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="note: must be a string of at most 500 characters")
     row = await request.app[BEACONS].add_fitting(beacon_id, plate, start, end, note)
     request.app[INGEST].known.add(beacon_id)
-    return web.json_response(row, status=201, dumps=_dumps)
+    return web.json_response(row, status=201, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -398,7 +396,7 @@ async def list_fittings(request: web.Request) -> web.Response:
     plate = request.query.get("plate") or None
     rows = await request.app[BEACONS].list_fittings(beacon_id, plate)
     counted(request, len(rows))
-    return web.json_response({"fittings": rows}, dumps=_dumps)
+    return web.json_response({"fittings": rows}, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="alteration")
@@ -412,7 +410,7 @@ async def end_fitting(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="body must be a JSON object")
     at = _body_time(body, "at") or datetime.now(timezone.utc)
     row = await request.app[BEACONS].end_fitting(fitting_id, at)
-    return web.json_response(row, dumps=_dumps)
+    return web.json_response(row, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -434,7 +432,7 @@ async def vehicle_track(request: web.Request) -> web.Response:
     rows = await request.app[BEACONS].track(plate, start, end, limit, hits_only=restricted)
     counted(request, len(rows))
     return mark(web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
-                                   "points": rows, **restricted_fields(restricted)}, dumps=_dumps), restricted)
+                                   "points": rows, **restricted_fields(restricted)}, dumps=dumps), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -455,7 +453,7 @@ async def sightings(request: web.Request) -> web.Response:
     rows = await request.app[STORE].sightings(plate, start, end, limit, hits_only=restricted)
     counted(request, len(rows))
     return mark(web.json_response({"plate_norm": plate, "from": start.isoformat(), "to": end.isoformat(),
-                                   "sightings": rows, **restricted_fields(restricted)}, dumps=_dumps), restricted)
+                                   "sightings": rows, **restricted_fields(restricted)}, dumps=dumps), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")

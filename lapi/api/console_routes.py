@@ -16,7 +16,8 @@ from aiohttp import web
 from lapi.api.access import ANALYSTS, allow, public
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
-from lapi.api.geo_routes import GEO, GEOJSON, _dumps, _window
+from lapi.api.geo_routes import GEO, GEOJSON, _window
+from lapi.api.jsonout import dumps
 from lapi.api.params import query_float, query_int
 from lapi.console import STATIC_DIR
 from lapi.console.base_layer import cached_layer
@@ -75,7 +76,7 @@ async def plates(request: web.Request) -> web.Response:
     counted(request, len(rows))
     return mark(web.json_response({"q": text, "query": search.query, "mode": search.mode, "start": start.isoformat(),
                                    "end": end.isoformat(), "plates": rows, **restricted_fields(restricted)},
-                                  dumps=_dumps), restricted)
+                                  dumps=dumps), restricted)
 
 
 @allow(*ANALYSTS)
@@ -84,7 +85,7 @@ async def base_layer(request: web.Request) -> web.Response:
     settings = request.app[GEO].settings
     if settings.base_layer_doc is None:
         raise web.HTTPNotFound(text="no base layer configured ([geo] base_layer = \"path/to/layer.geojson\")")
-    return web.json_response(settings.base_layer_doc, content_type=GEOJSON, dumps=_dumps)
+    return web.json_response(settings.base_layer_doc, content_type=GEOJSON, dumps=dumps)
 
 
 @allow(*ANALYSTS)
@@ -96,7 +97,7 @@ async def coastline(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text="no coastline configured ([geo] coastline = \"\" switches it off; "
                                     "give a path to a GeoJSON file to draw one)")
     doc = settings.coastline_doc if settings.coastline_doc is not None else cached_layer(settings.coastline)
-    return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
+    return web.json_response(doc, content_type=GEOJSON, dumps=dumps)
 
 
 def add_console_routes(app: web.Application) -> None:

@@ -7,10 +7,8 @@ application; :func:`configure_geo` hands it the ``[geo]`` settings before the ap
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +19,7 @@ from geo.zones import ZoneSet, load_zones
 from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, restricted_fields
+from lapi.api.jsonout import dumps
 from lapi.api.limits import plate_search
 from lapi.api.params import query_float, query_int, query_time
 from lapi.config import GeoSettings
@@ -50,9 +49,6 @@ class GeoService:
 
 GEO = web.AppKey("geo", GeoService)
 
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
 
 
 def _plate(request: web.Request) -> str:
@@ -99,7 +95,7 @@ async def departure_zones(request: web.Request) -> web.Response:
     svc = request.app[GEO]
     doc = svc.zones.feature_collection()
     doc["source_file"] = str(svc.zones.path) if svc.zones.path else None
-    return web.json_response(doc, content_type=GEOJSON, dumps=_dumps)
+    return web.json_response(doc, content_type=GEOJSON, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -144,7 +140,7 @@ async def vehicle_approach(request: web.Request) -> web.Response:
         "plate_norm": plate, "start": start.isoformat(), "end": end.isoformat(),
         "rules": {"distance_m": rules.distance_m, "eta_s": rules.eta_s, "recent_s": rules.recent.total_seconds(),
                   "trip_gap_s": rules.trip_gap.total_seconds(), "min_closing_kmh": rules.min_closing_kmh},
-        "recent": trip.summary(), **approach.as_dict(rules), **restricted_fields(restricted)}, dumps=_dumps), restricted)
+        "recent": trip.summary(), **approach.as_dict(rules), **restricted_fields(restricted)}, dumps=dumps), restricted)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -172,7 +168,7 @@ async def vehicle_convoys(request: web.Request) -> web.Response:
         "population": data.population, "passages_truncated_at": MAX_TARGET_PASSAGES if data.truncated else None,
         "candidates_total": len(ranked),
         "candidates": [{**c.as_dict(), "listed": c.plate in listed} for c in ranked[:limit]],
-        **restricted_fields(restricted)}, dumps=_dumps), restricted)
+        **restricted_fields(restricted)}, dumps=dumps), restricted)
 
 
 # wiring --------------------------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from aiohttp import web
 
 from lapi import __version__
 from lapi.api.access import ANALYSTS, allow, principal_of
-from lapi.api.app import RETENTION, STORE, TRACKERS, _dumps, _json_body, _plate_query, bounded_body
+from lapi.api.app import RETENTION, STORE, TRACKERS, _json_body, _plate_query, bounded_body
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, procedure_of, restricted_fields
+from lapi.api.jsonout import dumps
 from lapi.api.params import query_float, query_int, query_window
 from lapi.console.search import plan as search_plan
 from lapi.investigations.candidate_search import search_candidates
@@ -34,7 +35,7 @@ MAX_LIST_CHECK = 1000  # entries of a list checked retroactively in one call
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=dumps)
 
 
 async def _object(request: web.Request, known: tuple[str, ...]) -> dict[str, Any]:

@@ -4,12 +4,12 @@ beyond their retention for a procedure), who am I."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 from aiohttp import web
 
 from lapi.api.access import ANALYSTS, CONSUMERS, DEVICES, allow, principal_of
 from lapi.api.audit import AUDIT, counted
+from lapi.api.jsonout import dumps
 from lapi.api.params import query_int, query_time
 from lapi.plates import normalise_plate
 from lapi.retention import parse_procedure
@@ -17,11 +17,6 @@ from lapi.store.audit import ACTIONS
 from lapi.store.holds import HoldStore
 from trackers.pings import PingError, parse_time
 
-
-def _dumps(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, ensure_ascii=False, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
 
 
 def query_text(request: web.Request, name: str, max_len: int = 200) -> str | None:
@@ -49,7 +44,7 @@ async def audit_log(request: web.Request) -> web.Response:
         query_text(request, "justification"), start, end, query_int(request, "before", None, 1, 2 ** 63 - 1), limit)
     counted(request, len(rows))
     return web.json_response({"entries": rows, "next_before": rows[-1]["id"] if len(rows) == limit else None},
-                             dumps=_dumps)
+                             dumps=dumps)
 
 
 @allow(*ANALYSTS, *CONSUMERS, *DEVICES)
@@ -117,7 +112,7 @@ async def add_hold(request: web.Request) -> web.Response:
             raise web.HTTPBadRequest(text=f"to: must be after from, the window at most {MAX_HOLD_WINDOW.days} days")
         rows = [await holds.hold_plate(procedure, normalise_plate(plate), start, end, expires_at, note, who)]
     counted(request, len(rows), hold_ids=[r["id"] for r in rows][:50])
-    return web.json_response({"holds": rows}, status=201, dumps=_dumps)
+    return web.json_response({"holds": rows}, status=201, dumps=dumps)
 
 
 @allow(*ANALYSTS, audit="consultation")
@@ -131,7 +126,7 @@ async def list_holds(request: web.Request) -> web.Response:
         query_text(request, "procedure_ref"), None if not active else active == "true",
         query_int(request, "limit", 100, 1, 10000))
     counted(request, len(rows))
-    return web.json_response({"holds": rows}, dumps=_dumps)
+    return web.json_response({"holds": rows}, dumps=dumps)
 
 
 @allow("supervisor", audit="alteration")
@@ -145,7 +140,7 @@ async def release_hold(request: web.Request) -> web.Response:
     if not 0 < hold_id < 2 ** 63:
         raise web.HTTPBadRequest(text="hold id must be a positive integer")
     row = await HoldStore(request.app[STORE]).release(hold_id, principal_of(request))
-    return web.json_response(row, dumps=_dumps)
+    return web.json_response(row, dumps=dumps)
 
 
 def add_security_routes(app: web.Application) -> None:

@@ -6,13 +6,13 @@ Counts carry no plate: any analyst may read them, without a procedure.
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 from aiohttp import web
 
 from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
+from lapi.api.jsonout import dumps
 from lapi.api.params import query_int, query_names, query_window
 from lapi.store.camera_hours import MAX_HOURS, CameraHours
 
@@ -38,7 +38,7 @@ async def hourly_traffic(request: web.Request) -> web.Response:
     body = {"engine": "timescaledb" if store.partitions.timescale else "postgresql", "from": start.isoformat(),
             "to": end.isoformat(), "hours": [{**r, "hour": r["hour"].isoformat()} for r in rows[:limit]],
             "truncated": len(rows) > limit}
-    return web.json_response(body, dumps=json.dumps)
+    return web.json_response(body, dumps=dumps)
 
 
 def add_traffic_routes(app: web.Application) -> None:

@@ -16,6 +16,7 @@ from aiohttp import web
 from lapi.api.access import ANALYSTS, allow
 from lapi.api.audit import counted
 from lapi.api.gating import hits_only, mark, refuse_non_hit, restricted_fields
+from lapi.api.jsonout import dumps
 from lapi.api.params import query_int, query_time
 from lapi.passes import PassRecorder
 from lapi.video_config import StreamSettings, TrackingSettings
@@ -23,11 +24,6 @@ from lapi.video_config import StreamSettings, TrackingSettings
 PASSES = web.AppKey("passes", PassRecorder)
 VIDEO = web.AppKey("video", object)  # lapi.video.VideoSources
 
-
-def _dumps(obj: Any) -> str:
-    import json
-
-    return json.dumps(obj, default=lambda o: o.isoformat() if isinstance(o, datetime) else str(o))
 
 
 def is_tracked(request: web.Request, camera_id: str) -> bool:
@@ -61,7 +57,7 @@ async def list_passes(request: web.Request) -> web.Response:
     if restricted:  # passes that produced a hit only (the page may come back shorter than limit)
         rows = [row for row, hit in zip(rows, await _with_hits(request, [r["id"] for r in rows])) if hit]
     counted(request, len(rows))
-    return mark(web.json_response({"passes": rows, **restricted_fields(restricted)}, dumps=_dumps), restricted)
+    return mark(web.json_response({"passes": rows, **restricted_fields(restricted)}, dumps=dumps), restricted)
 
 
 async def _with_hits(request: web.Request, pass_ids: list[int]) -> list[bool]:
@@ -81,7 +77,7 @@ async def get_pass(request: web.Request) -> web.Response:
     if not row["hits"] and hits_only(request):
         raise refuse_non_hit(f"pass {pass_id}")
     counted(request, 1)
-    return web.json_response(row, dumps=_dumps)
+    return web.json_response(row, dumps=dumps)
 
 
 @allow("supervisor", "analyst")

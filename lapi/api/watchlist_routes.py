@@ -15,7 +15,8 @@ from lapi import __version__
 from lapi.alerts import AlertFilter
 from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.audit import Disclosures, counted
-from lapi.api.app import HUB, STORE, _dumps, _json_body, bounded_body
+from lapi.api.app import HUB, STORE, _json_body, bounded_body
+from lapi.api.jsonout import dumps
 from lapi.api.params import query_int, query_names
 from lapi.delivery.dispatcher import delivery_states
 from lapi.delivery.feed import AlertFeed, AlertSubscription, FeedClosed
@@ -73,7 +74,7 @@ def _list_query(request: web.Request) -> str | None:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
+    return web.json_response(data, status=status, dumps=dumps)
 
 
 # watchlists ------------------------------------------------------------------------------------
@@ -305,7 +306,7 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
     flt, after = feed_params(request)  # a bad parameter is a 400 before the upgrade
     ws = web.WebSocketResponse(heartbeat=30)
     await ws.prepare(request)
-    await ws.send_str(_dumps({"type": "hello", "version": __version__, "resumed_after": after,
+    await ws.send_str(dumps({"type": "hello", "version": __version__, "resumed_after": after,
                               "last_alert_id": request.app[FEED].last_id}))
 
     async def drain_client() -> None:  # notice the client going away
@@ -328,7 +329,7 @@ async def alerts_ws(request: web.Request) -> web.WebSocketResponse:
                 except FeedClosed:
                     break
                 try:
-                    await ws.send_str(_dumps(alert))
+                    await ws.send_str(dumps(alert))
                 except ConnectionResetError:
                     break  # the consumer went away; it resumes with ?after=
                 await disclosed.sent(alert)
@@ -360,7 +361,7 @@ async def alerts_sse(request: web.Request) -> web.StreamResponse:
                     break
                 head = f"id: {alert['alert_id']}\n" if alert.get("alert_id") is not None else ""
                 event = alert.get("type", "alert")
-                await resp.write(f"{head}event: {event}\ndata: {_dumps(alert)}\n\n".encode())
+                await resp.write(f"{head}event: {event}\ndata: {dumps(alert)}\n\n".encode())
                 await disclosed.sent(alert)
     except (ConnectionResetError, ConnectionError):
         pass  # the consumer went away; it resumes with Last-Event-ID

@@ -11,6 +11,7 @@ plates manifest when ``../shared/data`` is there, else synthetic scenes (``lapi.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import random
 import statistics
@@ -90,15 +91,13 @@ async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: f
     from lapi.api.app import BATCHER, create_app
     from lapi.cameras import Camera
     from lapi.config import load_settings
-    from lapi.reading.pipeline import PlateReader
+    from lapi.reading.pipeline import PlateReader, decode_image
     from lapi.store.db import Store
     from lapi.store.tokens import TokenStore
 
     settings = load_settings(Path(__file__).resolve().parents[1] / "configs" / "lapi.toml", env={})
-    reader = PlateReader.from_settings(settings) if device == settings.device else PlateReader(
-        settings.detector_dir, settings.recognizer_config, device, settings.max_plates_per_frame,
-        settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic)
-    reader.read_frames([_decode(frames[0])])  # warm: first-call allocations are not the service's pace
+    reader = PlateReader.from_settings(dataclasses.replace(settings, device=device))
+    reader.read_frames([decode_image(frames[0])])  # warm: first-call allocations are not the service's pace
     store = Store(url, max_size=8)
     await store.open()
     for c in range(cameras):
@@ -141,12 +140,6 @@ async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: f
         "plate_found": round(sum(t in p for t, p in known) / len(known), 3) if known else None,
         "service_cpu_s_per_frame": round(cpu / len(lat), 3) if lat else None,
     }
-
-
-def _decode(jpeg: bytes):
-    from lapi.reading.pipeline import decode_image
-
-    return decode_image(jpeg)
 
 
 def run_pipeline_bench(cameras: int = 4, per_camera: int = 10, batch: int = 8, wait_ms: float = 2.0, threads: int = 1,

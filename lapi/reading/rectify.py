@@ -50,12 +50,20 @@ def correction_angle(crop: np.ndarray) -> float:
 
 def deskew(crop: np.ndarray) -> np.ndarray:
     """The crop rotated so that the plate's text lines are horizontal (same size, edges replicated)."""
-    angle = correction_angle(crop)
+    return _rotated(crop, correction_angle(crop))
+
+
+def _rotation(crop: np.ndarray, angle: float) -> np.ndarray:
+    h, w = crop.shape[:2]
+    return cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+
+
+def _rotated(crop: np.ndarray, angle: float) -> np.ndarray:
+    """The crop turned by ``angle`` degrees about its centre (same size, edges replicated)."""
     if angle == 0.0:
         return crop
     h, w = crop.shape[:2]
-    m = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    return cv2.warpAffine(crop, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(crop, _rotation(crop, angle), (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def _row_stroke_energy(crop: np.ndarray) -> np.ndarray:
@@ -123,16 +131,14 @@ def text_quads(crop: np.ndarray, origin: tuple[int, int]) -> list[np.ndarray]:
     """
     angle = correction_angle(crop)
     h, w = crop.shape[:2]
-    levelled = crop if angle == 0.0 else cv2.warpAffine(
-        crop, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h), flags=cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE)
+    levelled = _rotated(crop, angle)
     top, bottom = _tight_rows(levelled)
     bands = [(top, bottom)]
     cut = _line_cut(levelled[top:bottom])
     if cut is not None:
         bands += [(top, top + cut[0]), (top + cut[1], bottom)]
     # levelled pixel (index coordinates) -> crop: the inverse of the rotation about the centre
-    back = cv2.invertAffineTransform(cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0))
+    back = cv2.invertAffineTransform(_rotation(crop, angle))
     quads = []
     for b_top, b_bottom in bands:
         corners = np.array([[0, b_top], [w, b_top], [w, b_bottom], [0, b_bottom]], np.float64) - 0.5

@@ -109,8 +109,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.device_crops:
         settings = dataclasses.replace(settings, device_crops=True)
     reader = PlateReader.from_settings(settings)
-    result = evaluate_manifest(reader, args.manifest, args.limit, progress=not args.quiet, source_filter=args.source)
+    result = evaluate_manifest(reader, args.manifest, args.limit, progress=not args.quiet, source_filter=args.source,
+                               misses=args.misses)
     print(format_table(result))
+    if args.misses:
+        print(f"# images not read exactly: {args.misses}", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"# written {args.json}", file=sys.stderr)
@@ -368,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="accuracy of the reading pipeline on a labelled manifest (CSV)")
     p.add_argument("--manifest", type=Path, required=True, help="CSV: file, plate_norm[, x, y, w, h, source, country, format]")
     p.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    p.add_argument("--misses", type=Path, help="also write a CSV of the images not read exactly (file, truth, read)")
     p.add_argument("--limit", type=int, help="only the first N rows")
     p.add_argument("--source", help="only rows whose source or file path contains this (e.g. fr_dev)")
     p.add_argument("--countries", help="override reading.countries: comma-separated codes, e.g. FR,BE,ZZ "

@@ -106,6 +106,8 @@ class Settings:
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
+    # a frame with no read is looked at again turned by these angles (hand-held photos roll plates)
+    retry_rotations: tuple[float, ...] = (-20.0, -10.0, 10.0, 20.0)
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
@@ -125,7 +127,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
                 "batch_max_frames": int, "batch_max_wait_ms": (int, float), "device_crops": (bool, str),
-                "min_confidence": (int, float), "min_confidence_generic": (int, float)},
+                "min_confidence": (int, float), "min_confidence_generic": (int, float), "retry_rotations": list},
 }
 _TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
     "listen_host": str, "teltonika_enabled": bool, "teltonika_port": int, "osmand_enabled": bool,
@@ -170,6 +172,23 @@ def _duration(key: str, value: Any, lo: timedelta, hi: timedelta) -> timedelta:
     if not lo <= d <= hi:
         raise ConfigError(f"{key}: must be between {describe(lo)} and {describe(hi)}, got {describe(d)}")
     return d
+
+
+def _retry_rotations(values: list) -> tuple[float, ...]:
+    """reading.retry_rotations: at most 8 distinct non-zero angles within +-45 degrees."""
+    key = "reading.retry_rotations"
+    if len(values) > 8:
+        raise ConfigError(f"{key}: at most 8 angles (each costs a detector pass on a frame with no read), got {len(values)}")
+    angles = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: angles must be numbers of degrees, got {value!r}")
+        if not -45 <= value <= 45 or value == 0:
+            raise ConfigError(f"{key}: each angle must be non-zero and within -45..45 degrees, got {value}")
+        if float(value) in angles:
+            raise ConfigError(f"{key}: angle {value} is listed twice")
+        angles.append(float(value))
+    return tuple(angles)
 
 
 def _range(key: str, value: int | float, lo: float, hi: float) -> None:
@@ -464,6 +483,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     min_confidence_generic = float(values.get("min_confidence_generic", Settings.min_confidence_generic))
     _range("reading.min_confidence", min_confidence, 0.0, 1.0)
     _range("reading.min_confidence_generic", min_confidence_generic, 0.0, 1.0)
+    retry_rotations = _retry_rotations(values.get("retry_rotations", list(Settings.retry_rotations)))
     device = values.get("device", "cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"reading.device: must be 'cpu' or 'cuda[:N]', got {device!r}")
@@ -491,6 +511,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         batch_max_wait_ms=float(values.get("batch_max_wait_ms", Settings.batch_max_wait_ms)),
         device_crops=None if device_crops == "auto" else device_crops,
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
+        retry_rotations=retry_rotations,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),
         cameras=parse_cameras(without_stream_keys(raw.get("cameras", []))),

@@ -36,6 +36,7 @@ class ImageScore:
     end_to_end: bool
     char_accuracy: float
     ms: float
+    read: str = ""  # the image's best read (A-Z0-9), "" when nothing was read
 
 
 def read_rank(has_format: bool, detector_score: float, confidence: float) -> tuple[bool, float]:
@@ -65,7 +66,7 @@ def score_image(truth: str, truth_box: Box | None, detections: list[Detection], 
     best = best_read(reads)
     text = best.plate_norm if best else ""
     char_acc = max(0.0, 1.0 - edit_distance(text, truth) / max(len(truth), 1))
-    return ImageScore(groups, truth_box is not None, captured, read_correct, text == truth, char_acc, ms)
+    return ImageScore(groups, truth_box is not None, captured, read_correct, text == truth, char_acc, ms, text)
 
 
 def aggregate(scores: list[ImageScore]) -> dict[str, Any]:
@@ -107,7 +108,10 @@ def _truth_box(row: dict[str, str]) -> Box | None:
 
 
 def evaluate_manifest(reader: PlateReader, manifest: Path, limit: int | None = None,
-                      progress: bool = True, source_filter: str | None = None) -> dict[str, Any]:
+                      progress: bool = True, source_filter: str | None = None,
+                      misses: Path | None = None) -> dict[str, Any]:
+    """The figures of :func:`aggregate`; ``misses``: a CSV of every image not read exactly (file,
+    truth, best read, whether the plate was captured), to look at what fails."""
     rows = load_manifest(manifest, None)
     if source_filter:
         rows = [r for r in rows if source_filter in r.get("source", "") or r["file"].startswith(source_filter)]
@@ -134,7 +138,18 @@ def evaluate_manifest(reader: PlateReader, manifest: Path, limit: int | None = N
                   end="" if interactive else "\n", file=sys.stderr, flush=True)
     if progress and interactive:
         print(file=sys.stderr)
+    if misses is not None:
+        write_misses(misses, rows, scores)
     return aggregate(scores)
+
+
+def write_misses(path: Path, rows: list[dict[str, str]], scores: list[ImageScore]) -> None:
+    with path.open("w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(["file", "plate_norm", "read", "captured", "ms"])
+        for row, score in zip(rows, scores):
+            if not score.end_to_end:
+                out.writerow([row["file"], row["plate_norm"], score.read, int(score.captured), round(score.ms, 1)])
 
 
 def format_table(result: dict[str, Any]) -> str:

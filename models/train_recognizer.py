@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lapi import synth_ocr  # noqa: E402
-from lapi.reading.pipeline import prepare_crop  # noqa: E402
+from lapi.reading.detector import Detection  # noqa: E402
+from lapi.reading.pipeline import crop_plate, prepare_crop  # noqa: E402
 from lapi.reading.rectify import split_two_lines  # noqa: E402
 from lapi.reading.recognizer import (  # noqa: E402
     PlateRecognizer, RecognizerConfig, _network_module, network_image, pad_batch)
@@ -80,13 +81,34 @@ def to_network_input(crop: np.ndarray) -> np.ndarray:
     return network_image(prepare_crop(crop) if crop.ndim == 3 else crop, IMG_H, MAX_W)
 
 
-def load_real_crops(folder: Path) -> list[tuple[Path, str]]:
+def load_real_crops(folder: Path) -> list[tuple[np.ndarray, str]]:
     rows = list(csv.DictReader((folder / "labels.csv").open()))
     out = []
     for row in rows:
         text = "".join(ch for ch in row["plate"].upper() if ch in ALPHABET)
-        if text and (folder / row["file"]).exists():
-            out.append((folder / row["file"], text))
+        img = cv2.imread(str(folder / row["file"])) if text else None
+        if img is not None:
+            out.append((img, text))
+    return out
+
+
+def load_manifest_crops(manifest: Path, folders: list[str]) -> list[tuple[np.ndarray, str]]:
+    """Plates of whole photos cut at their ground-truth boxes as the pipeline cuts a detection.
+
+    Only the manifest folders named (``openalpr_us``, ``openalpr_br``): ``fr_dev`` and
+    ``openalpr_eu`` stay held out for ``lapi eval``.
+    """
+    out = []
+    for row in csv.DictReader(manifest.open()):
+        if row["file"].split("/")[0] not in folders or not row.get("w"):
+            continue
+        img = cv2.imread(str(manifest.parent / row["file"]))
+        if img is None:
+            continue
+        box = Detection(*(int(float(row[k])) for k in "xywh"), 1.0)
+        crop = crop_plate(img, box)
+        if crop.size and row["plate_norm"]:
+            out.append((crop.copy(), row["plate_norm"]))
     return out
 
 
@@ -107,7 +129,7 @@ def augment_real(img: np.ndarray, rng: random.Random) -> np.ndarray:
 class PlateStream(IterableDataset):
     """Endless (image, text) pairs: synthetic plates mixed with real crops."""
 
-    def __init__(self, real: list[tuple[Path, str]], real_fraction: float, seed: int) -> None:
+    def __init__(self, real: list[tuple[np.ndarray, str]], real_fraction: float, seed: int) -> None:
         self.real, self.real_fraction, self.seed = real, real_fraction, seed
 
     def __iter__(self):
@@ -115,8 +137,8 @@ class PlateStream(IterableDataset):
         rng = random.Random(self.seed * 1000 + (info.id if info else 0) + int(time.time()) % 1000)
         while True:
             if self.real and rng.random() < self.real_fraction:
-                path, text = rng.choice(self.real)
-                img = augment_real(cv2.imread(str(path)), rng)
+                img, text = rng.choice(self.real)
+                img = augment_real(img, rng)
             else:
                 img, text = synthetic_sample(rng)
             yield to_network_input(img), text
@@ -210,17 +232,25 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-4)
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "ocr_crops_us")
     parser.add_argument("--real-fraction", type=float, default=0.15)
+    parser.add_argument("--real-photos", default="", help="also train on the ground-truth plates of these manifest "
+                        "folders, e.g. openalpr_us,openalpr_br (never fr_dev or openalpr_eu: they are held out)")
+    parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "plates" / "manifest.csv")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "recognizer")
     parser.add_argument("--stock", type=Path, default=ROOT / "models" / "ocr" / "english_g2.json")
     parser.add_argument("--out", type=Path, default=ROOT / "models" / "ocr")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--keep-every", type=int, default=0, help="also export the weights every N steps to "
+                        "--work/stepN (a multiple of --eval-every), to compare them with lapi eval")
     parser.add_argument("--resume", action="store_true", help="continue from --work/last.pt (weights, optimiser, step)")
     parser.add_argument("--init", type=Path, help="start from these exported weights (e.g. models/ocr/lapi_plate_g2.pth) "
                         "instead of the stock english_g2: continue training in a later session")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    held_out = {"fr_dev", "openalpr_eu"} & set(filter(None, args.real_photos.split(",")))
+    if held_out:
+        parser.error(f"--real-photos: {', '.join(sorted(held_out))} are evaluation sets and are never trained on")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -236,7 +266,11 @@ def main() -> None:
     for _ in range(400):
         img, text = synthetic_sample(val_rng)
         val_synth.append((to_network_input(img), text))
-    val_real_samples = [(to_network_input(cv2.imread(str(p))), t) for p, t in val_real]
+    val_real_samples = [(to_network_input(img), t) for img, t in val_real]
+    if args.real_photos:
+        photos = load_manifest_crops(args.manifest, args.real_photos.split(","))
+        train_real += photos
+        print(f"[data] + {len(photos)} plates cut from photos of {args.real_photos}", flush=True)
 
     model = build_model(args.stock)
     if args.init and not args.resume:
@@ -292,6 +326,8 @@ def main() -> None:
             print(f"[eval] step {step}: synthetic {s_acc:.3f}, real US {r_acc:.3f}", flush=True)
             torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
                         "best": max(best, score)}, last)
+            if args.keep_every and step % args.keep_every == 0:  # kept to be judged by lapi eval later
+                export(model, args.work / f"step{step}", RecognizerConfig.load(args.stock), {"training": {"steps": step}})
             if score > best:
                 best = score
                 shutil.copy(last, args.work / "best.pt")

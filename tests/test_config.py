@@ -17,11 +17,13 @@ def write(tmp_path: Path, text: str) -> Path:
     return cfg
 
 
-def test_shipped_config_loads():
+def test_shipped_config_loads(tmp_path):
     s = load_settings(ROOT / "configs" / "lapi.toml", env={})
     assert s.port == 8080 and s.database_url is None
     assert len(s.cameras) >= 1 and s.cameras[0].lat is not None
     assert (s.detector_dir / "model.json").exists()
+    assert s.retry_rotations == (-20.0, -10.0, 10.0, 20.0)
+    assert load_settings(write(tmp_path, "[reading]\nretry_rotations = []\n"), env={}).retry_rotations == ()
 
 
 def test_env_overrides(tmp_path):
@@ -54,6 +56,12 @@ def test_env_overrides(tmp_path):
     ("[reading]\nbatch_max_wait_ms = -1\n", "reading.batch_max_wait_ms"),
     ('[reading]\ndevice_crops = "gpu"\n', "reading.device_crops"),
     ("[reading]\ndevice_crops = 1\n", "reading.device_crops"),
+    ("[reading]\nretry_rotations = 20\n", "reading.retry_rotations"),
+    ("[reading]\nretry_rotations = [0]\n", "reading.retry_rotations"),
+    ("[reading]\nretry_rotations = [60]\n", "reading.retry_rotations"),
+    ('[reading]\nretry_rotations = ["20"]\n', "reading.retry_rotations"),
+    ("[reading]\nretry_rotations = [10, 10.0]\n", "reading.retry_rotations"),
+    ("[reading]\nretry_rotations = [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", "reading.retry_rotations"),
     ("[server\n", "config file"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, key):

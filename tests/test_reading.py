@@ -116,7 +116,8 @@ def test_cli_eval_writes_json(tmp_path):
         "frame_4821TX62.jpg,4821 TX 62,4821TX62,FR,FNI(pre-2009),,,,,synthetic\n"
         "missing.jpg,AB-123-CD,AB123CD,FR,SIV,10,10,100,20,synthetic\n")
     out = subprocess.run([sys.executable, "-m", "lapi.cli", "eval", "--manifest", str(tmp_path / "manifest.csv"),
-                          "--json", str(tmp_path / "eval.json")], capture_output=True, text=True, cwd=ROOT, timeout=300)
+                          "--json", str(tmp_path / "eval.json"), "--misses", str(tmp_path / "misses.csv")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "[eval]" in out.stderr and "ALL" in out.stdout
     result = json.loads((tmp_path / "eval.json").read_text())
@@ -125,6 +126,9 @@ def test_cli_eval_writes_json(tmp_path):
     assert result["n"] == 3 and result["capture_rate"] == 0.0  # only the missing image has a box
     assert result["end_to_end"] >= 1 / 3 - 1e-4  # the SIV fixture is read exactly
     assert set(result["by_group"]["format"]) == {"SIV", "FNI(pre-2009)"}
+    misses = list(csv.DictReader((tmp_path / "misses.csv").open()))
+    assert "frame_GV073KP.jpg" not in [m["file"] for m in misses]
+    assert {"file": "missing.jpg", "plate_norm": "AB123CD", "read": "", "captured": "0", "ms": "0.0"} in misses
 
 
 def test_two_line_plates_are_read_as_one_registration(reader):

@@ -83,9 +83,14 @@ def suppress_contained(dets: list[Detection], max_overlap: float = 0.6) -> list[
     """
     kept: list[Detection] = []
     for d in dets:
-        if all(_intersection(d, k) < max_overlap * min(d.w * d.h, k.w * k.h) for k in kept):
+        if not any(mostly_overlap(d, k, max_overlap) for k in kept):
             kept.append(d)
     return kept
+
+
+def mostly_overlap(a: Detection, b: Detection, max_overlap: float = 0.6) -> bool:
+    """Whether the two boxes share more than ``max_overlap`` of the smaller one's area."""
+    return _intersection(a, b) >= max_overlap * min(a.w * a.h, b.w * b.h)
 
 
 def _intersection(a: Detection, b: Detection) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +19,7 @@ from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.detector import Detection, PlateDetector
 from lapi.reading.recognizer import PlateRecognizer, Recognition
 from lapi.reading.rectify import level_and_tighten, text_quads
+from lapi.reading.turn import best_per_place, map_box, turn_frame
 
 MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
 
@@ -96,20 +97,22 @@ class PlateReader:
     def __init__(self, detector_dir: Path, recognizer_config: Path, device: str = "cpu",
                  max_plates_per_frame: int = 8, country_weights: Mapping[str, float] | None = None,
                  min_confidence: float = 0.0, min_confidence_generic: float = 0.0,
-                 device_crops: bool | None = None) -> None:
-        """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only)."""
+                 device_crops: bool | None = None, retry_rotations: tuple[float, ...] = ()) -> None:
+        """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only);
+        ``retry_rotations``: angles (degrees) at which a frame with no read is looked at again."""
         self.detector = PlateDetector(detector_dir, device=device)
         self.device_crops = device.startswith("cuda") if device_crops is None else device_crops
         self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights)
         self.max_plates_per_frame = max_plates_per_frame
         self.min_confidence = min_confidence
         self.min_confidence_generic = min_confidence_generic
+        self.retry_rotations = tuple(retry_rotations)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PlateReader":
         return cls(settings.detector_dir, settings.recognizer_config, settings.device, settings.max_plates_per_frame,
                    settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic,
-                   settings.device_crops)
+                   settings.device_crops, settings.retry_rotations)
 
     def keeps(self, recognition: Recognition) -> bool:
         """Whether a recognition is reported: a plausible plate string, confident enough for its kind.
@@ -131,8 +134,40 @@ class PlateReader:
         return [reads for _, reads in self.detect_and_read(frames)]
 
     def detect_and_read(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
-        """Per frame, every detection and the reads kept from them (evaluation needs both)."""
+        """Per frame, every detection and the reads kept from them (evaluation needs both).
+
+        A frame where nothing is read is looked at again turned by each of ``retry_rotations``: a
+        plate photographed by hand is often rolled by 10-25 degrees, and the detector, trained on
+        level plates, misses its squarish box.  Only frames without a read pay for the retry.
+        """
         detections = self.detector.detect(frames)
+        reads = self._read(frames, detections)
+        misses = [i for i, frame_reads in enumerate(reads) if not frame_reads] if self.retry_rotations else []
+        if misses:
+            for i, (extra_dets, extra_reads) in zip(misses, self._read_turned([frames[i] for i in misses])):
+                detections[i] = detections[i] + extra_dets
+                reads[i] = extra_reads
+        return list(zip(detections, reads))
+
+    def _read_turned(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
+        """Each frame read at every retry angle; boxes mapped back to the frame, best read per place kept."""
+        turned, owners, backs = [], [], []
+        for i, frame in enumerate(frames):
+            for angle in self.retry_rotations:
+                image, back = turn_frame(frame, angle)
+                turned.append(image)
+                owners.append(i)
+                backs.append(back)
+        turned_dets = self.detector.detect(turned)
+        turned_reads = self._read(turned, turned_dets)
+        out: list[tuple[list[Detection], list[PlateRead]]] = [([], []) for _ in frames]
+        for owner, back, frame_reads, dets in zip(owners, backs, turned_reads, turned_dets):
+            shape = frames[owner].shape
+            out[owner][0].extend(map_box(d, back, shape) for d in dets)
+            out[owner][1].extend(replace(r, box=map_box(r.box, back, shape)) for r in frame_reads)
+        return [(dets, best_per_place(frame_reads)) for dets, frame_reads in out]
+
+    def _read(self, frames: list[np.ndarray], detections: list[list[Detection]]) -> list[list[PlateRead]]:
         crops, owners, quads = [], [], []
         for i, (frame, dets) in enumerate(zip(frames, detections)):
             for det in dets[: self.max_plates_per_frame]:
@@ -155,7 +190,7 @@ class PlateReader:
             ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
             out[owner].append(PlateRead(rec.display or rec.text, norm, rec.confidence, rec.char_confidences, det,
                                         jpeg.tobytes() if ok else b"", rec.country, rec.format_name))
-        return list(zip(detections, out))
+        return out
 
     def read_image_bytes(self, data: bytes) -> tuple[list[PlateRead], float]:
         """Decode and read one image; returns the reads and the reading time in ms."""

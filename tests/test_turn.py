@@ -1,6 +1,8 @@
 """Frames turned for a second look (lapi/reading/turn.py) and the reader's retry of rolled plates."""
 
+import asyncio
 import copy
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from conftest import FIXTURES
 from lapi.boxes import iou
 from lapi.reading.detector import Detection
+from lapi.reading.batcher import ReadBatcher
 from lapi.reading.pipeline import PlateRead
 from lapi.reading.turn import best_per_place, map_box, turn_frame
 
@@ -65,13 +68,18 @@ def test_one_read_per_plate_the_most_confident():
     assert best_per_place([]) == []
 
 
-@pytest.mark.parametrize("angle", [25.0, -25.0])
-def test_a_rolled_plate_is_read_on_the_retry(reader, angle):
+def _rolled_fixture(angle: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The FNI fixture frame rolled by ``angle`` degrees (as a hand-held photo), its roll matrix."""
     frame = cv2.imread(str(FIXTURES / "frame_4821TX62.jpg"))
-    level = max(reader.read_frames([frame])[0], key=lambda r: r.box.score)
     h, w = frame.shape[:2]
     roll = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    rolled = cv2.warpAffine(frame, roll, (w, h), borderMode=cv2.BORDER_REFLECT)
+    return frame, cv2.warpAffine(frame, roll, (w, h), borderMode=cv2.BORDER_REFLECT), roll
+
+
+@pytest.mark.parametrize("angle", [25.0, -25.0])
+def test_a_rolled_plate_is_read_on_the_retry(reader, angle):
+    frame, rolled, roll = _rolled_fixture(angle)
+    level = max(reader.read_frames([frame])[0], key=lambda r: r.box.score)
     b = level.box
     corners = np.array([[b.x, b.y], [b.x + b.w, b.y], [b.x + b.w, b.y + b.h], [b.x, b.y + b.h]], np.float64)
     moved = corners @ roll[:, :2].T + roll[:, 2]
@@ -87,3 +95,17 @@ def test_a_rolled_plate_is_read_on_the_retry(reader, angle):
     level_only = copy.copy(reader)
     level_only.retry_rotations = ()
     assert level_only.read_frames([rolled]) == [[]]
+
+
+async def test_video_frames_skip_the_turned_retry_in_a_shared_batch(reader):
+    """Pushed photos and video frames share batches; only the photos pay for a second look."""
+    _, rolled, _ = _rolled_fixture(25.0)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        batcher = ReadBatcher(reader, pool, max_frames=4, max_wait_ms=500)
+        batcher.start()
+        try:
+            photo, video = await asyncio.gather(batcher.read(rolled), batcher.read(rolled, turned_retry=False))
+        finally:
+            await batcher.stop()
+    assert photo.batch_size == video.batch_size == 2
+    assert [r.plate_norm for r in photo.reads] == ["4821TX62"] and video.reads == []

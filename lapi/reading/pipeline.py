@@ -7,7 +7,7 @@ evaluation command all read through :class:`PlateReader`.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -129,20 +129,23 @@ class PlateReader:
         floor = self.min_confidence_generic if generic else self.min_confidence
         return recognition.confidence >= floor
 
-    def read_frames(self, frames: list[np.ndarray]) -> list[list[PlateRead]]:
+    def read_frames(self, frames: list[np.ndarray], turned_retry: Sequence[bool] | None = None) -> list[list[PlateRead]]:
         """Reads for each frame; fragments that cannot be a plate are dropped."""
-        return [reads for _, reads in self.detect_and_read(frames)]
+        return [reads for _, reads in self.detect_and_read(frames, turned_retry)]
 
-    def detect_and_read(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
+    def detect_and_read(self, frames: list[np.ndarray], turned_retry: Sequence[bool] | None = None,
+                        ) -> list[tuple[list[Detection], list[PlateRead]]]:
         """Per frame, every detection and the reads kept from them (evaluation needs both).
 
         A frame where nothing is read is looked at again turned by each of ``retry_rotations``: a
         plate photographed by hand is often rolled by 10-25 degrees, and the detector, trained on
-        level plates, misses its squarish box.  Only frames without a read pay for the retry.
+        level plates, misses its squarish box.  Only frames without a read pay for the retry, and
+        only those whose ``turned_retry`` flag is set (default: all).
         """
         detections = self.detector.detect(frames)
         reads = self._read(frames, detections)
-        misses = [i for i, frame_reads in enumerate(reads) if not frame_reads] if self.retry_rotations else []
+        allowed = [True] * len(frames) if turned_retry is None else list(turned_retry)
+        misses = [i for i, frame_reads in enumerate(reads) if not frame_reads and allowed[i]] if self.retry_rotations else []
         if misses:
             for i, (extra_dets, extra_reads) in zip(misses, self._read_turned([frames[i] for i in misses])):
                 detections[i] = detections[i] + extra_dets

@@ -222,6 +222,8 @@ class _LineStyle:
     jitter: float = 0.015  # baseline jitter, in character heights
     stroke: float = 0.13  # target stroke width, in character heights
     fill: float = 0.95  # share of the box width the line stretches to when it is narrower
+    cells: bool = False  # fixed-width cells: a narrow glyph (I, 1) sits centred in a digit-wide cell,
+    # as in the Slovak, Czech and Polish plate fonts, instead of hugging its neighbours
 
 
 def _compose_line(tokens: list[tuple[str, str]], style: _LineStyle, th: float, box_w: float,
@@ -238,7 +240,8 @@ def _compose_line(tokens: list[tuple[str, str]], style: _LineStyle, th: float, b
     first_sep = True
     for t, v in tokens:
         if t == "c":
-            widths.append(font.glyph(v).width * cond)
+            ink_w = font.glyph(v).width
+            widths.append((max(ink_w, font.digit_aspect) if style.cells else ink_w) * cond)
             continue
         if v == _SEP_GAP:
             w = style.gap
@@ -278,7 +281,7 @@ def _compose_line(tokens: list[tuple[str, str]], style: _LineStyle, th: float, b
                 interp = cv2.INTER_AREA if gh < g.mask.shape[0] else cv2.INTER_LINEAR
                 gm = cv2.resize(g.mask, (gw, gh), interpolation=interp)
                 gy = int(round(pad + g.top * th + rng.gauss(0, style.jitter) * th))
-                _max_into(mask, gm, int(round(x)), gy)
+                _max_into(mask, gm, int(round(x + max(0.0, wpx - gw) / 2.0)), gy)
         else:
             seps.append((x + wpx / 2.0, v, bool(style.emblem_w) and not seps))
         x += wpx + style.spacing * th * xs
@@ -475,12 +478,14 @@ class _Layout:
 
 def _line_style(rng: random.Random, aspect: tuple[float, float], stroke: tuple[float, float] = (0.11, 0.16),
                 fonts=_PLATE_FONTS, spacing: tuple[float, float] = (0.05, 0.16),
-                dash: tuple[float, float] = (0.18, 0.3), gap: tuple[float, float] = (0.28, 0.6)) -> _LineStyle:
+                dash: tuple[float, float] = (0.18, 0.3), gap: tuple[float, float] = (0.28, 0.6),
+                cells_p: float = 0.2) -> _LineStyle:
     font = rng.choices([f for f, _ in fonts], weights=[w for _, w in fonts])[0]
     return _LineStyle(
         font=font, char_aspect=rng.uniform(*aspect), spacing=rng.uniform(*spacing), gap=rng.uniform(*gap),
         dash_w=rng.uniform(*dash), dash_h=rng.uniform(0.08, 0.13), dash_y=rng.uniform(0.45, 0.55),
-        jitter=rng.uniform(0.0, 0.02), stroke=rng.uniform(*stroke), fill=rng.uniform(0.86, 0.99))
+        jitter=rng.uniform(0.0, 0.02), stroke=rng.uniform(*stroke), fill=rng.uniform(0.86, 0.99),
+        cells=rng.random() < cells_p)
 
 
 def _eu(rng: random.Random, name: str, code: str, bg: Colour = _WHITE, ink: Colour = _BLACK_INK,
@@ -563,6 +568,7 @@ def _style_gb(rng: random.Random) -> _Layout:
 
 def _style_pl(rng: random.Random) -> _Layout:
     lay = _eu(rng, "pl", "PL", text_h=rng.uniform(70, 78), aspect=(0.45, 0.58))
+    lay.line.cells = rng.random() < 0.7
     if rng.random() < 0.5:
         lay.emblem = "PL"
         lay.line.emblem_w = 0.45
@@ -571,6 +577,7 @@ def _style_pl(rng: random.Random) -> _Layout:
 
 def _style_cz(rng: random.Random) -> _Layout:
     lay = _eu(rng, "cz", "CZ", text_h=rng.uniform(70, 78), aspect=(0.42, 0.55))
+    lay.line.cells = rng.random() < 0.7
     if rng.random() < 0.7:
         lay.emblem = "CZSK"
         lay.line.emblem_w = 0.4
@@ -580,6 +587,7 @@ def _style_cz(rng: random.Random) -> _Layout:
 def _style_sk(rng: random.Random) -> _Layout:
     lay = _eu(rng, "sk", "SK", text_h=rng.uniform(70, 78), aspect=(0.42, 0.55),
               left="SKNEW" if rng.random() < 0.4 else "EU")
+    lay.line.cells = rng.random() < 0.7
     lay.emblem = rng.choice(["SKARMS", "CZSK", None])
     if lay.emblem:
         lay.line.emblem_w = 0.45

@@ -184,3 +184,31 @@ def test_posed_quad_turns_and_rolls_the_plate():
     assert w < 104 * 0.8 and h > 22  # turned away: narrower, near edge taller
     _, _, w_roll, h_roll = quad_to_box(posed_quad((100, 50), 104, 104 / 22, 15, 0))
     assert h_roll > 22 + 104 * 0.2  # rolled: the axis-aligned box grows in height
+
+
+def test_fixed_width_cells_centre_a_narrow_letter():
+    """Slovak/Czech/Polish fonts put I in a digit-wide cell: with cells the line is wider and the I's
+    ink sits in the middle of the gap between its neighbours; without, I hugs them."""
+
+    def ink_runs(cells: bool) -> list[tuple[int, int]]:
+        style = synth_ocr._LineStyle(font="sans_b", char_aspect=0.5, spacing=0.08, gap=0.4, dash_w=0.3,
+                                     dash_h=0.1, dash_y=0.5, jitter=0.0, cells=cells)
+        tokens = [("c", "0"), ("c", "I"), ("c", "0")]
+        mask, _, _ = synth_ocr._compose_line(tokens, style, 60.0, 400.0, random.Random(0), stretch=False,
+                                             normalise=False)
+        cols = (mask > 127).any(axis=0)
+        runs, start = [], None
+        for x, on in enumerate(cols):
+            if on and start is None:
+                start = x
+            elif not on and start is not None:
+                runs.append((start, x))
+                start = None
+        return runs
+
+    proportional, celled = ink_runs(False), ink_runs(True)
+    assert len(proportional) == len(celled) == 3
+    gap = lambda runs: (runs[1][0] - runs[0][1], runs[2][0] - runs[1][1])  # noqa: E731
+    left, right = gap(celled)
+    assert abs(left - right) <= 2  # centred in its cell
+    assert left > gap(proportional)[0] + 5  # and clear of its neighbours

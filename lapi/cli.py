@@ -337,8 +337,8 @@ def cmd_bench_store(args: argparse.Namespace) -> None:
 
     logging.basicConfig(level=logging.ERROR)
     try:
-        result = bench_store(args.n, args.days, args.cameras, args.batch, args.insert_n, args.frames_n, args.queries,
-                             args.seed, args.database_url or os.environ.get("LAPI_DATABASE_URL"),
+        result = bench_store(args.n, args.days, args.cameras, args.batch, args.writers, args.insert_n, args.frames_n,
+                             args.queries, args.seed, args.database_url or os.environ.get("LAPI_DATABASE_URL"),
                              progress=None if args.json else lambda m: print(f"# {m}", file=sys.stderr, flush=True))
     except ValueError as exc:
         _die(str(exc))
@@ -529,6 +529,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--days", type=int, default=90, help="days of history the reads span (default 90)")
     b.add_argument("--cameras", type=int, default=400, help="cameras (default 400)")
     b.add_argument("--batch", type=int, default=50_000, help="reads per COPY transaction (default 50,000)")
+    b.add_argument("--writers", type=int, default=2, help="connections streaming COPY batches at once (default 2)")
     b.add_argument("--insert-n", type=int, default=20_000, help="reads inserted one by one for the ratio (default 20,000)")
     b.add_argument("--frames-n", type=int, default=50_000, help="reads through Store.store_frames (default 50,000)")
     b.add_argument("--queries", type=int, default=400, help="plate history queries timed (default 400)")

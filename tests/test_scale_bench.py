@@ -44,12 +44,13 @@ def test_reads_come_in_time_order_with_day_night_and_skewed_vehicles():
 
 def test_bench_store_runs_on_a_real_server(pg_server_url):
     out = subprocess.run([sys.executable, "-m", "lapi.cli", "bench", "store", "--n", "6000", "--days", "3",
-                          "--cameras", "20", "--batch", "2500", "--insert-n", "300", "--frames-n", "500",
+                          "--cameras", "20", "--batch", "500", "--writers", "2", "--insert-n", "300", "--frames-n", "500",
                           "--queries", "20", "--database-url", pg_server_url, "--json"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["reads"] == 6000 and r["copy_rows_per_s"] > r["insert_rows_per_s"] > 0
+    assert r["writers"] == 2 and r["formatting_rows_per_s"] > 0
     assert r["copy_vs_insert"] > 1 and r["store_frames_reads_per_s"] > 0
     assert 0 < r["history_p50_ms"] <= r["history_p99_ms"] and r["history_queries"] == 20
     assert r["convoy_plate_passages"] > 0 and r["convoy_ms"] > 0
@@ -60,3 +61,6 @@ def test_bench_store_refuses_silly_sizes():
     out = subprocess.run([sys.executable, "-m", "lapi.cli", "bench", "store", "--n", "10"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--n must be >= 1000" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "lapi.cli", "bench", "store", "--writers", "0"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "--writers must be between 1 and 16" in out.stderr

@@ -83,5 +83,6 @@ def test_bench_ocr_runs_and_reports(tmp_path):
     assert result.crop_source.startswith("synthetic")
     assert result.crops == 12 and result.lapi_plates_per_s > 0 and result.stock_plates_per_s > 0
     assert result.stock_quantized_plates_per_s is not None
-    assert result.identical_strings >= 5 / 6
+    # the bench reports the share rounded to 4 places: one crop in six may differ (a batch pads crops to its widest)
+    assert result.identical_strings >= round(5 / 6, 4)
     assert "plates/s" in format_report(result)

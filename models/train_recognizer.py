@@ -94,12 +94,28 @@ def load_real_crops(folder: Path) -> list[tuple[np.ndarray, str]]:
     return out
 
 
-def load_manifest_crops(manifest: Path, folders: list[str]) -> list[tuple[np.ndarray, str]]:
-    """Plates of whole photos cut at their ground-truth boxes as the pipeline cuts a detection.
+def jittered_box(box: Detection, rng: random.Random) -> Detection:
+    """The box moved and resized as much as the detector's boxes differ from the ground truth.
+
+    On ``fr_dev`` some plates read right at the ground-truth box and wrong at the detector's
+    (D read as C, 3 as 5): the recogniser must see the same plate cut a little off centre.
+    """
+    w = box.w * rng.uniform(0.94, 1.10)
+    h = box.h * rng.uniform(0.90, 1.18)
+    cx = box.x + box.w / 2 + box.w * rng.uniform(-0.05, 0.05)
+    cy = box.y + box.h / 2 + box.h * rng.uniform(-0.10, 0.10)
+    return Detection(max(0, int(cx - w / 2)), max(0, int(cy - h / 2)), max(1, int(w)), max(1, int(h)), box.score)
+
+
+def load_manifest_crops(manifest: Path, folders: list[str], jittered: int = 0,
+                        seed: int = 0) -> list[tuple[np.ndarray, str]]:
+    """Plates of whole photos cut at their ground-truth boxes as the pipeline cuts a detection,
+    plus ``jittered`` cuts per plate at boxes moved as a detector's are (:func:`jittered_box`).
 
     Only the manifest folders named (``openalpr_us``, ``openalpr_br``): ``fr_dev`` and
     ``openalpr_eu`` stay held out for ``lapi eval``.
     """
+    rng = random.Random(seed)
     out = []
     for row in csv.DictReader(manifest.open()):
         if row["file"].split("/")[0] not in folders or not row.get("w"):
@@ -108,9 +124,12 @@ def load_manifest_crops(manifest: Path, folders: list[str]) -> list[tuple[np.nda
         if img is None:
             continue
         box = Detection(*(int(float(row[k])) for k in "xywh"), 1.0)
-        crop = crop_plate(img, box)
-        if crop.size and row["plate_norm"]:
-            out.append((crop.copy(), row["plate_norm"]))
+        if not row["plate_norm"]:
+            continue
+        for cut in [box] + [jittered_box(box, rng) for _ in range(jittered)]:
+            crop = crop_plate(img, cut)
+            if crop.size:
+                out.append((crop.copy(), row["plate_norm"]))
     return out
 
 
@@ -236,6 +255,8 @@ def main() -> None:
     parser.add_argument("--real-fraction", type=float, default=0.15)
     parser.add_argument("--real-photos", default="", help="also train on the ground-truth plates of these manifest "
                         "folders, e.g. openalpr_us,openalpr_br (never fr_dev or openalpr_eu: they are held out)")
+    parser.add_argument("--photo-jitter", type=int, default=3, help="extra cuts of each --real-photos plate at "
+                        "boxes moved and resized as a detector's are (0: the ground-truth box only)")
     parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "plates" / "manifest.csv")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "recognizer")
     parser.add_argument("--stock", type=Path, default=ROOT / "models" / "ocr" / "english_g2.json")
@@ -270,9 +291,10 @@ def main() -> None:
         val_synth.append((to_network_input(img), text))
     val_real_samples = [(to_network_input(img), t) for img, t in val_real]
     if args.real_photos:
-        photos = load_manifest_crops(args.manifest, args.real_photos.split(","))
+        photos = load_manifest_crops(args.manifest, args.real_photos.split(","), args.photo_jitter, args.seed)
         train_real += photos
-        print(f"[data] + {len(photos)} plates cut from photos of {args.real_photos}", flush=True)
+        print(f"[data] + {len(photos)} cuts of plates from photos of {args.real_photos} "
+              f"(ground-truth box + {args.photo_jitter} moved)", flush=True)
 
     model = build_model(args.stock)
     if args.init and not args.resume:

@@ -1,0 +1,45 @@
+"""Pure parts of the recogniser's training script (models/train_recognizer.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import random
+from pathlib import Path
+
+from lapi.reading.detector import Detection
+
+SCRIPT = Path(__file__).resolve().parents[1] / "models" / "train_recognizer.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("train_recognizer", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _iou(a: Detection, b: Detection) -> float:
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    return inter / (a.w * a.h + b.w * b.h - inter)
+
+
+def test_jittered_boxes_stay_on_the_plate_and_move():
+    """A moved box overlaps the plate as a detection the eval counts as captured does (IoU >= 0.5)."""
+    train = _script()
+    box = Detection(400, 300, 200, 44, 1.0)
+    rng = random.Random(3)
+    boxes = [train.jittered_box(box, rng) for _ in range(500)]
+    ious = [_iou(box, b) for b in boxes]
+    assert min(ious) >= 0.6
+    assert sum(i < 0.95 for i in ious) > 250  # most cuts really differ from the ground truth
+    assert {b.x for b in boxes} > {box.x} and {b.h for b in boxes} > {box.h}
+
+
+def test_jittered_box_never_leaves_the_frame_origin():
+    train = _script()
+    rng = random.Random(0)
+    for _ in range(200):
+        b = train.jittered_box(Detection(0, 0, 60, 14, 1.0), rng)
+        assert b.x >= 0 and b.y >= 0 and b.w >= 1 and b.h >= 1

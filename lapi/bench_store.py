@@ -275,12 +275,9 @@ async def _sizes(store: Any, n: int) -> dict[str, Any]:
             " pg_database_size(current_database()) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
             " WHERE i.inhparent = 'plate_reads'::regclass")
         table, indexes, database = (int(x) for x in await cur.fetchone())
-        cur = await conn.execute("SELECT pg_total_relation_size('plate_days')")
-        days = int((await cur.fetchone())[0])
-    per_read = (table + indexes + days) / n  # plate_days is part of what a read costs to keep
-    return {"reads_table_bytes": int(table), "reads_index_bytes": int(indexes), "plate_days_bytes": days,
-            "database_bytes": int(database), "bytes_per_read": round(per_read, 1),
-            "gb_per_million_reads": round(per_read * 1e6 / 1e9, 3)}
+    per_read = (table + indexes) / n
+    return {"reads_table_bytes": int(table), "reads_index_bytes": int(indexes), "database_bytes": int(database),
+            "bytes_per_read": round(per_read, 1), "gb_per_million_reads": round(per_read * 1e6 / 1e9, 3)}
 
 
 async def _bench(url: str, n: int, days: int, cameras: int, batch: int, writers: int, insert_n: int,
@@ -349,6 +346,6 @@ def format_report(r: dict[str, Any]) -> str:
         f"p50 {r['history_uniform_p50_ms']} / p99 {r['history_uniform_p99_ms']} ms",
         f"convoy query, {CONVOY_DAYS} days, most-read plate ({r['convoy_plate_passages']} passages, "
         f"{r['convoy_co_sightings']} co-sightings): {r['convoy_ms']} ms",
-        f"size: {r['bytes_per_read']} bytes/read in plate_reads and plate_days with indexes = {r['gb_per_million_reads']} GB per "
+        f"size: {r['bytes_per_read']} bytes/read in plate_reads with indexes = {r['gb_per_million_reads']} GB per "
         f"million reads (no crops); database {r['database_bytes'] / 1e9:.2f} GB",
     ])

@@ -55,7 +55,7 @@ def test_bench_store_runs_on_a_real_server(pg_server_url):
     assert 0 < r["history_p50_ms"] <= r["history_p99_ms"] and r["history_queries"] == 20
     assert 0 < r["history_uniform_p50_ms"] <= r["history_uniform_p99_ms"] <= r["history_max_ms"]
     assert r["convoy_plate_passages"] > 0 and r["convoy_ms"] > 0
-    assert 100 < r["bytes_per_read"] < 5000 and r["plate_days_bytes"] > 0
+    assert 100 < r["bytes_per_read"] < 5000
 
 
 def test_bench_store_refuses_silly_sizes():

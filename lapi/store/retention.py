@@ -153,16 +153,13 @@ class RetentionJob:
                 cur = await conn.execute("SELECT count(*) FROM plate_reads WHERE read_at >= %(s)s AND read_at < %(e)s",
                                          params)  # the whole day: a dropped day is wholly expired
                 whole = (await cur.fetchone())[0] == doomed
-            if whole:  # the plates seen that day, found through their index before the day goes
-                await conn.execute(
-                    "DELETE FROM plate_days pd USING (SELECT DISTINCT plate_norm FROM plate_reads"
-                    "  WHERE read_at >= %(s)s AND read_at < %(e)s) r"
-                    " WHERE pd.plate_norm = r.plate_norm AND pd.day = %(day)s", {**params, "day": start.date()})
+            if whole:
                 if self.store.partitions.timescale:
                     await conn.execute(drop_chunk_statement("plate_reads"), params)
                 else:
                     await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition)))
                 erased.partitions_dropped.append(partition)
+                await conn.execute("DELETE FROM plate_days WHERE day = %(day)s", {"day": start.date()})
             elif doomed:
                 await conn.execute("DELETE FROM plate_reads r USING doomed d WHERE r.id = d.id AND r.read_at = d.read_at"
                                    " AND r.read_at >= %(s)s AND r.read_at < %(e)s", params)

@@ -15,8 +15,9 @@
 CREATE TABLE plate_days (
     plate_norm  text NOT NULL,
     day         date NOT NULL,          -- UTC day, as partitions and chunks are cut
-    PRIMARY KEY (plate_norm, day)    -- the only index: retention finds a day's rows by the plates read on it
+    PRIMARY KEY (plate_norm, day)
 );
+CREATE INDEX plate_days_day ON plate_days (day);
 
 -- Rows in key order: two writers noting overlapping days wait on each other in the same order,
 -- never in a cycle.

@@ -339,7 +339,7 @@ def cmd_bench_store(args: argparse.Namespace) -> None:
     try:
         result = bench_store(args.n, args.days, args.cameras, args.batch, args.writers, args.insert_n, args.frames_n,
                              args.queries, args.seed, args.database_url or os.environ.get("LAPI_DATABASE_URL"),
-                             progress=None if args.json else lambda m: print(f"# {m}", file=sys.stderr, flush=True))
+                             progress=lambda m: print(f"# {m}", file=sys.stderr, flush=True))  # --json: stdout only
     except ValueError as exc:
         _die(str(exc))
     print(json.dumps(result, indent=2) if args.json else format_report(result))

@@ -53,43 +53,6 @@ async def test_reads_are_stored_in_day_partitions_with_hits(store):
     assert await store.read_crop(stored[0].id) == b"\xff\xd8jpeg"
 
 
-async def plate_days(store) -> set[tuple[str, str]]:
-    async with store.pool.connection() as conn:
-        cur = await conn.execute("SELECT plate_norm, day::text FROM plate_days")
-        return set(await cur.fetchall())
-
-
-async def test_plate_days_are_noted_by_every_write_path_and_bound_the_history(store):
-    """A history visits only the days plate_days lists (migration 0009): every writer must fill it."""
-    from lapi.store.geo import GeoStore
-
-    await store.add_watch_entry("HH111HH", category="stolen")
-    day = datetime(2026, 11, 10, tzinfo=timezone.utc)
-    await store.store_reads("cam-1", day + timedelta(hours=23, minutes=59), [plate_read("AB123CD")])  # INSERT path
-    await store.store_reads("cam-1", day + timedelta(days=1, hours=8), [plate_read("HH111HH")])      # with a hit
-    await store.store_frames([("cam-1", day + timedelta(days=2, hours=h, minutes=m), [plate_read(f"ZZ{m:03d}ZZ")])
-                              for h in (6, 7) for m in range(40)])                                  # COPY path
-    await GeoStore(store).bulk_load_sightings([("AB123CD", "cam-1", day + timedelta(days=d, hours=1)) for d in (2, 4)])
-    assert await plate_days(store) >= {("AB123CD", "2026-11-10"), ("AB123CD", "2026-11-12"),
-                                       ("AB123CD", "2026-11-14"), ("HH111HH", "2026-11-11"),
-                                       ("ZZ000ZZ", "2026-11-12"), ("ZZ039ZZ", "2026-11-12")}
-    async with store.pool.connection() as conn:
-        cur = await conn.execute("SELECT count(*) FROM plate_days")
-        assert (await cur.fetchone())[0] == 3 + 1 + 40  # one row per plate and day, however many reads
-
-    # windows that start and end inside a day keep only that day's reads within them
-    full = await store.sightings("AB123CD", day, day + timedelta(days=5))
-    assert [r["read_at"] for r in full] == [day + timedelta(days=4, hours=1), day + timedelta(days=2, hours=1),
-                                            day + timedelta(hours=23, minutes=59)]
-    cut = await store.sightings("AB123CD", day + timedelta(hours=23, minutes=59, seconds=1),
-                                day + timedelta(days=4, minutes=59))
-    assert [r["read_at"] for r in cut] == [day + timedelta(days=2, hours=1)]
-    assert len(await store.sightings("AB123CD", day, day + timedelta(days=5), limit=2)) == 2
-    hits = await store.sightings("HH111HH", day, day + timedelta(days=5), hits_only=True)
-    assert len(hits) == 1 and hits[0]["hit"] is True
-    assert await store.sightings("AB123CD", day, day + timedelta(days=5), hits_only=True) == []
-
-
 async def test_unknown_camera_is_refused(store):
     with pytest.raises(NotFound, match="unknown camera 'nope'"):
         await store.store_reads("nope", T0, [plate_read("AB123CD")])

@@ -36,25 +36,6 @@ from lapi.watchlists import parse_watchlist_csv  # noqa: F401 - kept importable 
 from trackers.pings import Ping
 
 CAMERA_CACHE_S = 30.0
-
-# A plate's reads, visiting only the UTC days plate_days lists for it (migration 0009): each day's
-# read is bounded to that day, so execution prunes every other day's partition (or chunk) instead
-# of descending the plate index of each day of the window.
-SIGHTINGS = (
-    "SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
-    " r.box_x, r.box_y, r.box_w, r.box_h, coalesce(r.lat, c.lat) AS lat, coalesce(r.lon, c.lon) AS lon, r.hit"
-    " FROM plate_days d CROSS JOIN LATERAL ("
-    "  SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
-    "   r.box_x, r.box_y, r.box_w, r.box_h, r.lat, r.lon, EXISTS (SELECT 1 FROM hits h WHERE h.read_id = r.id AND h.read_at = r.read_at) AS hit"
-    "  FROM plate_reads r WHERE r.plate_norm = d.plate_norm"
-    "   AND r.read_at >= greatest(%(s)s, d.day::timestamp AT TIME ZONE 'UTC')"
-    "   AND r.read_at < least(%(e)s, (d.day + 1)::timestamp AT TIME ZONE 'UTC')"
-    f"   AND (NOT %(hits_only)s OR {HIT_READ})"
-    "  OFFSET 0) r"  # kept a subquery: run once per listed day, not flattened into a scan of every day
-    " JOIN cameras c ON c.id = r.camera_id"
-    " WHERE d.plate_norm = %(p)s"
-    "  AND d.day >= (%(s)s::timestamptz AT TIME ZONE 'UTC')::date AND d.day <= (%(e)s::timestamptz AT TIME ZONE 'UTC')::date"
-    " ORDER BY r.read_at DESC LIMIT %(limit)s")
 HIT_STATUSES = ("new", "confirmed", "rejected")
 
 
@@ -324,8 +305,14 @@ class Store:
             # partition of the window, more than running it (lapi bench store, docs/scaling.md)
             await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(SIGHTINGS, {"p": normalise_plate(plate), "s": start, "e": end, "hits_only": hits_only,
-                                          "limit": limit}, prepare=True)
+            await cur.execute(
+                "SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
+                " r.box_x, r.box_y, r.box_w, r.box_h, coalesce(r.lat, c.lat) AS lat, coalesce(r.lon, c.lon) AS lon,"
+                " EXISTS (SELECT 1 FROM hits h WHERE h.read_id = r.id AND h.read_at = r.read_at) AS hit"
+                " FROM plate_reads r JOIN cameras c ON c.id = r.camera_id"
+                f" WHERE r.plate_norm = %s AND r.read_at >= %s AND r.read_at < %s AND (NOT %s OR {HIT_READ})"
+                " ORDER BY r.read_at DESC LIMIT %s",
+                (normalise_plate(plate), start, end, hits_only, limit), prepare=True)
             return await cur.fetchall()
 
     async def read_crop(self, read_id: int) -> bytes | None:

@@ -36,7 +36,7 @@ _PARTITION = re.compile(r"^plate_reads_p(\d{8})$")
 PRINCIPAL = "retention-job"
 
 _DOOMED = (
-    "INSERT INTO doomed SELECT x.id, x.read_at, x.pass_id, x.hit, x.plate_norm FROM ("
+    "INSERT INTO doomed SELECT x.id, x.read_at, x.pass_id, x.hit FROM ("
     f" SELECT r.id, r.read_at, r.pass_id, r.plate_norm, {hit_read('r')} AS hit FROM plate_reads r"
     "  WHERE r.read_at >= %(s)s AND r.read_at < %(e)s) x"
     " WHERE x.read_at < CASE WHEN x.hit THEN %(hit_cut)s ELSE %(non_hit_cut)s END"
@@ -128,8 +128,7 @@ class RetentionJob:
         erased = Erased()
         async with conn.transaction():
             await conn.execute("SELECT set_config('lapi.erasure', 'retention', true)")
-            await conn.execute("CREATE TEMP TABLE doomed (id bigint, read_at timestamptz, pass_id bigint, hit boolean,"
-                               " plate_norm text)"
+            await conn.execute("CREATE TEMP TABLE doomed (id bigint, read_at timestamptz, pass_id bigint, hit boolean)"
                                " ON COMMIT DROP")
             await conn.execute(_DOOMED, params)
             cur = await conn.execute("SELECT count(*) FILTER (WHERE NOT hit), count(*) FILTER (WHERE hit) FROM doomed")
@@ -159,17 +158,9 @@ class RetentionJob:
                 else:
                     await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(partition)))
                 erased.partitions_dropped.append(partition)
-                await conn.execute("DELETE FROM plate_days WHERE day = %(day)s", {"day": start.date()})
             elif doomed:
                 await conn.execute("DELETE FROM plate_reads r USING doomed d WHERE r.id = d.id AND r.read_at = d.read_at"
                                    " AND r.read_at >= %(s)s AND r.read_at < %(e)s", params)
-                # the day a plate was seen is personal data too: it goes with the plate's last read of the day
-                await conn.execute(
-                    "DELETE FROM plate_days pd WHERE pd.day = %(day)s"
-                    " AND pd.plate_norm IN (SELECT DISTINCT plate_norm FROM doomed)"
-                    " AND NOT EXISTS (SELECT 1 FROM plate_reads r WHERE r.plate_norm = pd.plate_norm"
-                    "  AND r.read_at >= %(day_start)s AND r.read_at < %(day_end)s)",
-                    {"day": start.date(), "day_start": start, "day_end": start + timedelta(days=1)})
             if doomed:
                 cur = await conn.execute(
                     "DELETE FROM passes p WHERE p.id IN (SELECT DISTINCT pass_id FROM doomed WHERE pass_id IS NOT NULL)"

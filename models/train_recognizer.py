@@ -95,7 +95,8 @@ def load_real_crops(folder: Path) -> list[tuple[np.ndarray, str]]:
 
 
 def jittered_box(box: Detection, rng: random.Random) -> Detection:
-    """The box moved and resized as much as the detector's boxes differ from the ground truth.
+    """The box moved (up to 5 % of its width, 10 % of its height) and resized, about as a detector's
+    box differs from the ground truth (a guess, not fitted to measured detector boxes).
 
     On ``fr_dev`` some plates read right at the ground-truth box and wrong at the detector's
     (D read as C, 3 as 5): the recogniser must see the same plate cut a little off centre.

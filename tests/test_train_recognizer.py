@@ -6,6 +6,7 @@ import importlib.util
 import random
 from pathlib import Path
 
+from lapi.boxes import iou
 from lapi.reading.detector import Detection
 
 SCRIPT = Path(__file__).resolve().parents[1] / "models" / "train_recognizer.py"
@@ -19,10 +20,7 @@ def _script():
 
 
 def _iou(a: Detection, b: Detection) -> float:
-    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
-    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
-    inter = ix * iy
-    return inter / (a.w * a.h + b.w * b.h - inter)
+    return iou((a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h))
 
 
 def test_jittered_boxes_stay_on_the_plate_and_move():

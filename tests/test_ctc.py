@@ -6,6 +6,7 @@ import torch
 
 from lapi import grammars
 from lapi.reading.ctc import NEG, TemplateBank, bounded_template_scores, decode_batch, decode_with_templates, template_scores
+from lapi.reading.recognizer import blank_frames, join_lines, pad_frames
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -138,3 +139,30 @@ def test_a_letter_the_format_forces_is_not_counted_as_doubtful():
     spec[7] = spec[8] = {"7": 0.55, "1": 0.45}
     (out,) = decode_batch(frames(spec)[None], bank(["FR"]))
     assert out.choice_confidences[2] < 0.6
+
+
+def test_joined_lines_drop_each_lines_padding_and_decode_as_the_plain_concatenation():
+    top, bottom = frames(spelled("AB")), frames(spelled("123CD"))
+    t_len = bottom.shape[0] + 6  # both lines padded to the batch's width with certain blanks, as the network's output is
+    lines = pad_frames(torch.stack([torch.cat([lp, blank_frames(1, bottom.shape[0] - lp.shape[0], 37)[0]])
+                                    for lp in (top, bottom)]), t_len)
+    joined = join_lines(lines[:1], torch.tensor([top.shape[0]]), lines[1:], torch.tensor([bottom.shape[0]]))
+    assert joined.shape[1] == top.shape[0] + 1 + bottom.shape[0]
+    plain = torch.cat([lines[0], lines[1]])[None]  # the lines end to end with all their padding
+    b = bank(["FR", "ZZ"])
+    (a,), (c,) = decode_batch(joined, b), decode_batch(plain, b)
+    assert a.text == c.text == "AB123CD" and a.format.name == "SIV"
+    assert abs(a.total_score - c.total_score) < 1e-3
+    assert torch.equal(pad_frames(joined, joined.shape[1] + 3)[:, : joined.shape[1]], joined)
+
+
+def test_joined_lines_keep_a_character_repeated_across_the_line_break():
+    top, bottom = frames(["-", "A", "B", "C"]), frames(["C", "1", "-"])  # top ends on C, bottom starts on C
+    joined = join_lines(top[None], torch.tensor([4]), bottom[None], torch.tensor([3]))
+    labels = torch.unique_consecutive(joined[0].argmax(1)).tolist()
+    assert "".join(ALPHABET[i - 1] for i in labels if i) == "ABCC1"
+
+
+def test_joined_lines_of_no_plate_is_empty():
+    empty = torch.zeros((0, 5, 37))
+    assert join_lines(empty, torch.zeros(0, dtype=torch.long), empty, torch.zeros(0, dtype=torch.long)).shape[0] == 0

@@ -175,7 +175,11 @@ class PlateRecognizer:
 
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:
-        """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes).
+        """Log-probabilities over [blank] + plate alphabet, shape (batch, time, classes)."""
+        return self._plate_log_probs(crops)[0]
+
+    def _plate_log_probs(self, crops: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (batch, time, classes) and each crop's frame count (the frames after it are blank).
 
         On a CPU the network's cost is the padded batch area, and one frame's crops range from
         squarish fragments to long plates: crops are run in groups of similar width, the outputs
@@ -185,19 +189,29 @@ class PlateRecognizer:
         images = [network_image(crop, self.config.img_height) for crop in crops]
         groups = _width_groups([img.shape[1] for img in images]) if self.device.type == "cpu" else [list(range(len(images)))]
         parts: list[tuple[list[int], torch.Tensor]] = []
+        lengths = torch.zeros(len(images), dtype=torch.long)
         for idx in groups:
             widths = [padded_width(images[i].shape[1]) for i in idx]
             x = pad_batch([images[i] for i in idx], max(widths)).to(self.device)
-            parts.append((idx, self._log_probs(x, widths)))
+            lp = self._log_probs(x, widths)
+            lengths[idx] = self._frame_counts(widths, lp.shape[1])
+            parts.append((idx, lp))
+        lengths = lengths.to(self.device)
         if len(parts) == 1:
             idx, lp = parts[0]
-            return lp[torch.argsort(torch.tensor(idx, device=lp.device))]  # back to the callers' order
+            return lp[torch.argsort(torch.tensor(idx, device=lp.device))], lengths  # back to the callers' order
         t_max = max(lp.shape[1] for _, lp in parts)
-        out = torch.full((len(images), t_max, self._pool.shape[1]), -1e9, device=self.device)
-        out[:, :, 0] = 0.0  # padding frames: blank with certainty
+        out = blank_frames(len(images), t_max, self._pool.shape[1], self.device)
         for idx, lp in parts:
             out[idx, : lp.shape[1]] = lp
-        return out
+        return out, lengths
+
+    def _frame_counts(self, widths: list[int], t_len: int) -> torch.Tensor:
+        """Frames that carry a crop of each padded width: its own (see :meth:`_forward`), or the batch's for
+        a network run unpacked."""
+        if not self._packed:
+            return torch.full((len(widths),), t_len, dtype=torch.long)
+        return torch.tensor([min(frames_for_width(w), t_len) for w in widths], dtype=torch.long)
 
     def recognise(self, crops: list[np.ndarray]) -> list[Recognition]:
         """Read every crop; an empty list in, an empty list out."""
@@ -209,7 +223,9 @@ class PlateRecognizer:
         splits = [split_two_lines(c) for c in crops]
         two_line = [i for i, s in enumerate(splits) if s is not None]
         lines = list(crops) + [half for i in two_line for half in splits[i]]
-        return self._decode(self.plate_log_probs(lines), len(crops), two_line)
+        with torch.inference_mode():
+            log_probs, lengths = self._plate_log_probs(lines)
+            return self._decode(log_probs, lengths, len(crops), two_line)
 
     @torch.inference_mode()
     def recognise_quads(self, frames: list[np.ndarray], owners: list[int],
@@ -231,18 +247,26 @@ class PlateRecognizer:
         log_probs = self._log_probs(x, widths)
         if self.bank is None:
             return greedy_decode_batch(log_probs, self.config.plate_alphabet)
-        return self._decode(log_probs, len(quads), two_line)
+        return self._decode(log_probs, self._frame_counts(widths, log_probs.shape[1]).to(self.device), len(quads), two_line)
 
-    def _decode(self, log_probs: torch.Tensor, n: int, two_line: list[int]) -> list[Recognition]:
+    def _decode(self, log_probs: torch.Tensor, lengths: torch.Tensor, n: int, two_line: list[int]) -> list[Recognition]:
         """Grammar decode of the first ``n`` rows; rows after them are the top and bottom lines of
-        the plates listed in ``two_line``, read as one sequence and kept where they score better."""
-        best = decode_batch(log_probs[:n], self.bank)
+        the plates listed in ``two_line``, read as one sequence and kept where they score better.
+
+        ``lengths``: each row's frames.  The joined lines go through the same decode as the whole
+        crops, in one pass: the decode's cost on a CPU is its steps over time, not its rows.
+        """
+        rows = log_probs[:n]
         if two_line:
-            # top line then bottom line, read as one sequence: the grammar sees the whole registration
-            joined = torch.cat([log_probs[n::2], log_probs[n + 1::2]], dim=1)
-            for i, d in zip(two_line, decode_batch(joined, self.bank)):
+            joined = join_lines(log_probs[n::2], lengths[n::2], log_probs[n + 1::2], lengths[n + 1::2])
+            t_len = max(rows.shape[1], joined.shape[1])
+            decoded = decode_batch(torch.cat([pad_frames(rows, t_len), pad_frames(joined, t_len)]), self.bank)
+            best = decoded[:n]
+            for i, d in zip(two_line, decoded[n:]):
                 if d.total_score > best[i].total_score:
                     best[i] = d
+        else:
+            best = decode_batch(rows, self.bank)
         out = []
         for d in best:
             fmt = d.format if d.format is not None and d.format.country != grammars.GENERIC else None
@@ -251,6 +275,42 @@ class PlateRecognizer:
                                    display=fmt.display(d.text) if fmt else d.text,
                                    choice_confidences=d.choice_confidences))
         return out
+
+
+def blank_frames(n: int, t_len: int, classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(n, t_len, classes) log-probabilities of frames that are blank with certainty: they change no CTC score."""
+    out = torch.full((n, t_len, classes), -1e9, device=device)
+    out[:, :, 0] = 0.0
+    return out
+
+
+def pad_frames(log_probs: torch.Tensor, t_len: int) -> torch.Tensor:
+    """``log_probs`` (N, T, C) followed by certain-blank frames up to ``t_len``."""
+    n, t, c = log_probs.shape
+    if t >= t_len:
+        return log_probs
+    return torch.cat([log_probs, blank_frames(n, t_len - t, c, log_probs.device).to(log_probs.dtype)], dim=1)
+
+
+def join_lines(top: torch.Tensor, top_len: torch.Tensor, bottom: torch.Tensor, bottom_len: torch.Tensor) -> torch.Tensor:
+    """Each plate's top-line frames, one certain-blank frame, then its bottom-line frames: (N, T', C).
+
+    The padding after each line is dropped (a line's own frames end at its length), so the joined
+    sequence is no longer than the two lines' text; the blank between keeps a character ending the
+    top line and the same character starting the bottom line two characters.  One gather, no
+    per-plate Python.
+    """
+    n, t_top, c = top.shape
+    if n == 0:
+        return top
+    t_bottom = bottom.shape[1]
+    blank_at = t_top + t_bottom
+    source = torch.cat([top, bottom, blank_frames(n, 1, c, top.device).to(top.dtype)], dim=1)
+    out_len = int((top_len + 1 + bottom_len).max())
+    t = torch.arange(out_len, device=top.device)[None, :]
+    a, b = top_len[:, None], bottom_len[:, None]
+    index = torch.where(t < a, t, torch.where((t > a) & (t <= a + b), t - a - 1 + t_top, blank_at))
+    return source.gather(1, index[:, :, None].expand(n, out_len, c))
 
 
 def network_image(crop: np.ndarray, height: int, max_width: int | None = None) -> np.ndarray:

@@ -56,6 +56,11 @@ def test_bench_store_runs_on_a_real_server(pg_server_url):
     assert 0 < r["history_uniform_p50_ms"] <= r["history_uniform_p99_ms"] <= r["history_max_ms"]
     assert r["convoy_plate_passages"] > 0 and r["convoy_ms"] > 0
     assert 100 < r["bytes_per_read"] < 5000
+    if r.get("history_index_in_memory_skipped"):  # a server without contrib's pg_prewarm says so
+        assert "pg_prewarm" in r["history_index_in_memory_skipped"] and r["history_index_in_memory_p99_ms"] is None
+    else:
+        assert 0 < r["history_index_in_memory_p50_ms"] <= r["history_index_in_memory_p99_ms"]
+        assert r["plate_index_bytes"] > 0
 
 
 def test_bench_store_refuses_silly_sizes():

@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lapi import synth_ocr  # noqa: E402
-from lapi.reading.detector import Detection  # noqa: E402
+from lapi.boxes import iou  # noqa: E402
+from lapi.reading.detector import Detection, PlateDetector  # noqa: E402
 from lapi.reading.pipeline import crop_plate, prepare_crop  # noqa: E402
 from lapi.reading.rectify import split_two_lines  # noqa: E402
 from lapi.reading.recognizer import (  # noqa: E402
@@ -108,10 +109,24 @@ def jittered_box(box: Detection, rng: random.Random) -> Detection:
     return Detection(max(0, int(cx - w / 2)), max(0, int(cy - h / 2)), max(1, int(w)), max(1, int(h)), box.score)
 
 
+def detector_cuts(detections: list[Detection], truth: Detection, min_iou: float = 0.5) -> list[Detection]:
+    """The detections of a photo that found its plate (IoU >= ``min_iou``, as ``lapi eval`` counts a capture).
+
+    Cutting the training plate at these boxes shows the recogniser exactly the crops it gets at
+    inference: the detector's own habits (boxes a little short of a plate's end, or taking in the
+    dealer's lettering below it) rather than a guess at them.  The shipped detector was trained on
+    the US and Brazilian photos, so its boxes there sit closer to the truth than on photos it never
+    saw: the moved boxes of :func:`jittered_box` stay for the rest.
+    """
+    t = (truth.x, truth.y, truth.w, truth.h)
+    return [d for d in detections if iou((d.x, d.y, d.w, d.h), t) >= min_iou]
+
+
 def load_manifest_crops(manifest: Path, folders: list[str], jittered: int = 0,
-                        seed: int = 0) -> list[tuple[np.ndarray, str]]:
+                        seed: int = 0, detector: PlateDetector | None = None) -> list[tuple[np.ndarray, str]]:
     """Plates of whole photos cut at their ground-truth boxes as the pipeline cuts a detection,
-    plus ``jittered`` cuts per plate at boxes moved as a detector's are (:func:`jittered_box`).
+    plus ``jittered`` cuts per plate at boxes moved as a detector's are (:func:`jittered_box`),
+    plus, with a ``detector``, cuts at its boxes that found the plate (:func:`detector_cuts`).
 
     Only the manifest folders named (``openalpr_us``, ``openalpr_br``): ``fr_dev`` and
     ``openalpr_eu`` stay held out for ``lapi eval``.
@@ -127,7 +142,8 @@ def load_manifest_crops(manifest: Path, folders: list[str], jittered: int = 0,
         box = Detection(*(int(float(row[k])) for k in "xywh"), 1.0)
         if not row["plate_norm"]:
             continue
-        for cut in [box] + [jittered_box(box, rng) for _ in range(jittered)]:
+        found = detector_cuts(detector.detect([img])[0], box) if detector is not None else []
+        for cut in [box] + [jittered_box(box, rng) for _ in range(jittered)] + found:
             crop = crop_plate(img, cut)
             if crop.size:
                 out.append((crop.copy(), row["plate_norm"]))
@@ -258,6 +274,10 @@ def main() -> None:
                         "folders, e.g. openalpr_us,openalpr_br (never fr_dev or openalpr_eu: they are held out)")
     parser.add_argument("--photo-jitter", type=int, default=3, help="extra cuts of each --real-photos plate at "
                         "boxes moved and resized as a detector's are (0: the ground-truth box only)")
+    parser.add_argument("--detector-cuts", action=argparse.BooleanOptionalAction, default=True,
+                        help="also cut each --real-photos plate at the boxes the detector finds for it (default on)")
+    parser.add_argument("--detector", type=Path, default=ROOT / "models" / "detector",
+                        help="detector folder for --detector-cuts (default models/detector)")
     parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "plates" / "manifest.csv")
     parser.add_argument("--work", type=Path, default=ROOT / "build" / "recognizer")
     parser.add_argument("--stock", type=Path, default=ROOT / "models" / "ocr" / "english_g2.json")
@@ -292,10 +312,11 @@ def main() -> None:
         val_synth.append((to_network_input(img), text))
     val_real_samples = [(to_network_input(img), t) for img, t in val_real]
     if args.real_photos:
-        photos = load_manifest_crops(args.manifest, args.real_photos.split(","), args.photo_jitter, args.seed)
+        detector = PlateDetector(args.detector) if args.detector_cuts else None
+        photos = load_manifest_crops(args.manifest, args.real_photos.split(","), args.photo_jitter, args.seed, detector)
         train_real += photos
-        print(f"[data] + {len(photos)} cuts of plates from photos of {args.real_photos} "
-              f"(ground-truth box + {args.photo_jitter} moved)", flush=True)
+        print(f"[data] + {len(photos)} cuts of plates from photos of {args.real_photos} (ground-truth box + "
+              f"{args.photo_jitter} moved{' + the detector boxes that found the plate' if detector else ''})", flush=True)
 
     model = build_model(args.stock)
     if args.init and not args.resume:

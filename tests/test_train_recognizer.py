@@ -41,3 +41,14 @@ def test_jittered_box_never_leaves_the_frame_origin():
     for _ in range(200):
         b = train.jittered_box(Detection(0, 0, 60, 14, 1.0), rng)
         assert b.x >= 0 and b.y >= 0 and b.w >= 1 and b.h >= 1
+
+
+def test_detector_cuts_are_the_detections_that_found_the_plate():
+    train = _script()
+    truth = Detection(400, 300, 200, 44, 1.0)
+    short = Detection(400, 298, 150, 46, 0.9)  # stops short of the plate's end: still the plate (IoU 0.72)
+    tall = Detection(395, 290, 210, 70, 0.8)  # takes in the lettering under the plate (IoU 0.60)
+    sign = Detection(900, 100, 120, 40, 0.95)
+    half = Detection(400, 300, 90, 44, 0.7)  # IoU 0.45: not a capture
+    assert train.detector_cuts([sign, short, tall, half], truth) == [short, tall]
+    assert train.detector_cuts([], truth) == []

@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from lapi import synth_ocr  # noqa: E402
 from lapi.boxes import iou  # noqa: E402
+from lapi.evaluation import CAPTURE_IOU  # noqa: E402
 from lapi.reading.detector import Detection, PlateDetector  # noqa: E402
 from lapi.reading.pipeline import crop_plate, prepare_crop  # noqa: E402
 from lapi.reading.rectify import split_two_lines  # noqa: E402
@@ -109,7 +110,7 @@ def jittered_box(box: Detection, rng: random.Random) -> Detection:
     return Detection(max(0, int(cx - w / 2)), max(0, int(cy - h / 2)), max(1, int(w)), max(1, int(h)), box.score)
 
 
-def detector_cuts(detections: list[Detection], truth: Detection, min_iou: float = 0.5) -> list[Detection]:
+def detector_cuts(detections: list[Detection], truth: Detection, min_iou: float = CAPTURE_IOU) -> list[Detection]:
     """The detections of a photo that found its plate (IoU >= ``min_iou``, as ``lapi eval`` counts a capture).
 
     Cutting the training plate at these boxes shows the recogniser exactly the crops it gets at

@@ -156,7 +156,7 @@ class PlateRecognizer:
         conv = m.FeatureExtraction(x.contiguous(memory_format=torch.channels_last))
         feats = m.AdaptiveAvgPool(conv.permute(0, 3, 1, 2)).squeeze(3).contiguous()  # (N, T, C)
         t_len = feats.shape[1]
-        lengths = torch.tensor([min(frames_for_width(w), t_len) for w in widths])
+        lengths = self._frame_counts(widths, t_len)
         for layer in m.SequenceModeling:
             packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
             out, _ = layer.rnn(packed)

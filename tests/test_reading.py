@@ -187,3 +187,21 @@ def test_width_groups_bound_the_padding():
     assert sorted(i for g in groups for i in g) == list(range(len(widths)))
     assert all(max(widths[i] for i in g) <= 1.4 * min(widths[i] for i in g) for g in groups)
     assert _width_groups([]) == [] and _width_groups([64]) == [[0]]
+
+
+def test_detection_leaves_the_process_thread_count_alone(settings, fixture_frame):
+    """ultralytics' device setup sets torch to its training thread count; the recogniser must keep every core."""
+    import torch
+    from ultralytics.utils import NUM_THREADS
+
+    from lapi.reading.detector import PlateDetector
+
+    before = torch.get_num_threads()
+    wanted = NUM_THREADS + 1  # anything but what ultralytics would set
+    torch.set_num_threads(wanted)
+    try:
+        detector = PlateDetector(settings.detector_dir)  # a fresh model: its first predict sets up the device
+        frame = decode_image(fixture_frame[0])
+        assert detector.detect([frame]) and torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch  # before ultralytics: importing it first sets OMP_NUM_THREADS=1, which torch would take up
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics must never try the network
 
@@ -57,9 +58,11 @@ class PlateDetector:
         for i, frame in enumerate(frames):
             by_shape.setdefault(frame.shape, []).append(i)
         results: list = [None] * len(frames)
+        threads = torch.get_num_threads()
         for idx in by_shape.values():
             predicted = self.model.predict([frames[i] for i in idx], imgsz=self.imgsz, conf=self.conf, iou=self.iou,
                                            device=self.device, verbose=False)
+            keep_threads(threads)
             for i, result in zip(idx, predicted):
                 results[i] = result
         out: list[list[Detection]] = []
@@ -73,6 +76,17 @@ class PlateDetector:
                     dets.append(Detection(x0, y0, x1 - x0, y1 - y0, round(float(score), 4)))
             out.append(suppress_contained(sorted(dets, key=lambda d: -d.score)))
         return out
+
+
+def keep_threads(threads: int) -> None:
+    """Give torch back the process's thread count after an ultralytics call.
+
+    ultralytics' device setup (on the first ``predict``) sets torch to ``cpu_count - 1`` threads,
+    which it picks for training: on a 2-core reader that left the recogniser and every later
+    detection on one core.
+    """
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def suppress_contained(dets: list[Detection], max_overlap: float = 0.6) -> list[Detection]:

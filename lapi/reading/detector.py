@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch  # before ultralytics: importing it first sets OMP_NUM_THREADS=1, which torch would take up
+# torch first: ultralytics' import sets OMP_NUM_THREADS=1, and a torch imported after it starts on one thread
+import torch
 
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics must never try the network
 

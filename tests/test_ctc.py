@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import NEG, TemplateBank, bounded_template_scores, decode_batch, decode_with_templates, template_scores
+from lapi.reading.ctc import (NEG, TemplateBank, _viterbi, bounded_template_scores, decode_batch, decode_with_templates,
+                              template_scores)
 from lapi.reading.recognizer import blank_frames, join_lines, pad_frames
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -166,3 +167,26 @@ def test_joined_lines_keep_a_character_repeated_across_the_line_break():
 def test_joined_lines_of_no_plate_is_empty():
     empty = torch.zeros((0, 5, 37))
     assert join_lines(empty, torch.zeros(0, dtype=torch.long), empty, torch.zeros(0, dtype=torch.long)).shape[0] == 0
+
+
+def test_backtracked_strings_are_the_alignments_scored():
+    """The host-side walk back must land on a string of the template whose score is the template's Viterbi score."""
+    b = bank(["FR", "DE", "ZZ"])
+    g = torch.Generator().manual_seed(3)
+    lp = (torch.randn(6, 50, 1 + len(ALPHABET), generator=g) * 3).log_softmax(-1)
+    m = torch.tensor([0, 1, 2, 3, 4, len(b.formats) - 1])
+    labels, confs, choice, scores = decode_with_templates(lp, b, m)
+    for i in range(6):
+        chars = [int(j) for j in labels[i] if j >= 0]
+        assert len(chars) == int(b.lengths[m[i]])
+        assert all(b.allowed[m[i], pos, j] for pos, j in enumerate(chars))
+        alone = torch.zeros(1, len(chars), len(ALPHABET), dtype=torch.bool)  # a template of that one string
+        alone[0, torch.arange(len(chars)), torch.tensor(chars)] = True
+        assert abs(float(_viterbi(lp[i:i + 1], alone, torch.tensor([len(chars)]))[0, 0]) - float(scores[i])) < 1e-3
+        assert all(0 < c <= 1 for c in confs[i][: len(chars)]) and all(0 < c <= 1 + 1e-6 for c in choice[i][: len(chars)])
+
+
+def test_no_frames_read_nothing():
+    labels, confs, choice, scores = decode_with_templates(torch.zeros(2, 0, 1 + len(ALPHABET)), bank(["FR"]),
+                                                          torch.zeros(2, dtype=torch.long))
+    assert (labels == -1).all() and labels.shape == confs.shape == choice.shape and scores.shape == (2,)

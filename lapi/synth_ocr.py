@@ -7,8 +7,9 @@ infra-red flash, dirty, blurred and JPEG-compressed, its characters anywhere fro
 tall.  :func:`render_training_crop` draws one such crop from a registration text and a country.
 
 Only DejaVu fonts are available, so the condensed, uniform-stroke plate fonts (FE-Schrift, the
-French DIN-like font, Charles Wright...) are approximated: glyphs of several DejaVu faces are
-condensed horizontally and their strokes thickened or thinned to a random uniform weight.
+French DIN-like font, Charles Wright...) are approximated two ways: glyphs of several DejaVu faces
+condensed horizontally, and a DIN-style face drawn from strokes (:mod:`lapi.plate_font`); the
+strokes of both are thickened or thinned to a random uniform weight.
 
 Everything random comes from the ``random.Random`` passed in: a seed gives the same crop.
 Glyph masks are rendered once per process and cached, so a crop costs a few milliseconds.
@@ -29,6 +30,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from lapi import plate_font
 
 Colour = tuple[float, float, float]  # BGR, 0..255
 
@@ -57,8 +60,10 @@ _FONT_FILES = {
     "serif_bi": ("DejaVuSerif-BoldItalic.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSans-Bold.ttf"),
     "sans_bo": ("DejaVuSans-BoldOblique.ttf", "DejaVuSans-Bold.ttf"),
 }
+_STROKE_FACE = "din"  # the stroke-drawn DIN-style face of lapi.plate_font
 # faces used for registration characters, with their draw weights
-_PLATE_FONTS = (("cond_b", 5), ("sans_b", 3), ("mono_b", 2), ("cond", 1), ("sans", 1), ("mono", 1))
+_PLATE_FONTS = (("cond_b", 5), ("sans_b", 3), ("mono_b", 2), ("cond", 1), ("sans", 1), ("mono", 1),
+                (_STROKE_FACE, 6))
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,23 @@ class _GlyphFont:
         return _Glyph(mask, 1.0 + top_from_baseline / self.cap, (x1 - x0) / self.cap, (y1 - y0) / self.cap)
 
 
+class _StrokeFont(_GlyphFont):
+    """The DIN-style face of :mod:`lapi.plate_font` behind :class:`_GlyphFont`'s interface; a character
+    it does not draw comes from DejaVu Sans Condensed Bold."""
+
+    def __init__(self) -> None:  # noqa: D107 - no font file: the strokes are the face
+        self.cap = float(self.SIZE)
+        self._glyphs = {}
+        self.stem = self.bar = plate_font.STROKE
+        self.digit_aspect = self.glyph("0").width
+
+    def _render(self, ch: str) -> _Glyph:
+        if ch not in plate_font.GLYPHS:
+            return _font("cond_b").glyph(ch)
+        mask = plate_font.render_glyph(ch, self.SIZE)
+        return _Glyph(mask, plate_font.ink_top(ch), mask.shape[1] / self.cap, mask.shape[0] / self.cap)
+
+
 def _plate_shape(ch: str, arr: np.ndarray) -> np.ndarray:
     """Nudge DejaVu shapes towards plate fonts: no dot in "0", no foot on "1", no serifs on "I"."""
     if ch == "0":  # DejaVu Mono's zero has a dot inside: keep the ring only
@@ -153,6 +175,8 @@ def _plate_shape(ch: str, arr: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=None)
 def _font(key: str) -> _GlyphFont:
+    if key == _STROKE_FACE:
+        return _StrokeFont()
     for name in _FONT_FILES[key]:
         for d in _font_dirs():
             if (d / name).exists():

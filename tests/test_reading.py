@@ -14,7 +14,7 @@ from conftest import FIXTURES, ROOT, SHARED_DATA, needs_shared_data
 from lapi import grammars, synth_ocr
 from lapi.boxes import iou
 from lapi.reading.detector import Detection
-from lapi.reading.pipeline import ImageDecodeError, crop_plate, decode_image, prepare_crop
+from lapi.reading.pipeline import ImageDecodeError, crop_plate, decode_image, prepare_crop, widened
 from lapi.synth import STYLES, render_plate
 
 
@@ -205,3 +205,52 @@ def test_detection_leaves_the_process_thread_count_alone(settings, fixture_frame
         assert detector.detect([frame]) and torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_box_is_widened_about_its_centre_to_a_plates_width():
+    from lapi.reading.pipeline import PLATE_ASPECT
+
+    assert widened(Detection(100, 50, 300, 66, 0.5), 1000) is None  # already about a plate's width
+    wide = widened(Detection(200, 50, 100, 40, 0.5), 1000)
+    assert wide is not None and (wide.y, wide.h, wide.score) == (50, 40, 0.5)
+    assert wide.w == round(40 * PLATE_ASPECT) and abs((wide.x + wide.w / 2) - 250) <= 1
+    # at an edge the plate's width is taken inside the frame; a narrow frame cuts it
+    assert widened(Detection(0, 10, 60, 40, 0.5), 1000) == Detection(0, 10, round(40 * PLATE_ASPECT), 40, 0.5)
+    right = widened(Detection(940, 10, 60, 40, 0.5), 1000)
+    assert right is not None and right.x + right.w == 1000 and right.w == round(40 * PLATE_ASPECT)
+    assert widened(Detection(20, 10, 60, 40, 0.5), 150) == Detection(0, 10, 150, 40, 0.5)
+    assert widened(Detection(0, 10, 60, 40, 0.5), 60) is None  # the frame leaves no room to widen
+
+
+def test_a_cut_box_is_read_again_at_a_plates_width(reader, fixture_frame):
+    """A box holding part of a plate reads a fragment; read again wider, the whole registration, in a
+    box that holds the cut one.  Without the second look the fragment stays."""
+    frame = decode_image(fixture_frame[0])
+    (plate,) = reader.detector.detect([frame])[0]
+    w = int(plate.w * 0.6)
+    cuts = [Detection(plate.x, plate.y, w, plate.h, plate.score),
+            Detection(plate.x + plate.w - w, plate.y, w, plate.h, plate.score)]
+    try:
+        reader.widen_fragments = False
+        fragments = [reader._read([frame], [[cut]])[0] for cut in cuts]
+        reader.widen_fragments = True
+        wholes = [reader._read([frame], [[cut]])[0] for cut in cuts]
+    finally:
+        reader.widen_fragments = True
+    for cut, fragment, whole in zip(cuts, fragments, wholes):
+        assert [r.plate_norm for r in fragment] in ([], ["GV073"], ["073KP"])
+        assert [(r.plate_norm, r.format_name) for r in whole] == [("GV073KP", "SIV")]
+        box = whole[0].box
+        assert box.x <= cut.x and box.x + box.w >= cut.x + cut.w and box.w > plate.w
+
+
+def test_a_wider_read_must_hold_the_fragment():
+    from lapi.reading.pipeline import _holds_fragment
+    from lapi.reading.recognizer import Recognition
+
+    def rec(text: str) -> Recognition:
+        return Recognition(text, (0.9,) * len(text), 0.9)
+
+    assert _holds_fragment(rec("EL156RR"), rec("56RR"))
+    assert not _holds_fragment(rec("EL156RR"), rec("56RA"))  # a US plate read whole, a wider misread
+    assert not _holds_fragment(rec("EL156RR"), rec("R"))  # too short to say the box was cut

@@ -22,6 +22,11 @@ from lapi.reading.rectify import level_and_tighten, text_quads
 from lapi.reading.turn import best_per_place, map_box, turn_frame
 
 MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
+PLATE_ASPECT = 4.6  # width / height of a one-line plate's box (520 x 110 mm EU plates, as the detector boxes them)
+WIDE_ENOUGH = 0.8  # a box at least this share of PLATE_ASPECT wide is not widened (see PlateReader._widen_fragments)
+FRAGMENT_CHARS = 2  # a shorter read is no evidence of a cut plate
+
+_Look = tuple[int, np.ndarray, Detection, Recognition]  # frame index, crop, box, recognition
 
 
 class ImageDecodeError(ValueError):
@@ -74,6 +79,25 @@ def crop_bounds(frame: np.ndarray, box: Detection, margin_x: float = 0.04, margi
     return max(0, box.x - mx), max(0, box.y - my), min(fw, box.x + box.w + mx), min(fh, box.y + box.h + my)
 
 
+def widened(box: Detection, frame_w: int, aspect: float = PLATE_ASPECT) -> Detection | None:
+    """The box stretched about its centre to a one-line plate's width, moved inside the frame where it
+    would stick out (cut to the frame's width at most), or None when it is near that wide already."""
+    width = int(round(box.h * aspect))
+    if box.w >= WIDE_ENOUGH * width:
+        return None
+    x0 = max(0, min(box.x + box.w // 2 - width // 2, frame_w - width))
+    x1 = min(frame_w, x0 + width)
+    if x1 - x0 <= box.w:
+        return None
+    return Detection(x0, box.y, x1 - x0, box.h, box.score)
+
+
+def _holds_fragment(whole: Recognition, fragment: Recognition) -> bool:
+    """Whether ``fragment`` reads as a piece (``FRAGMENT_CHARS`` characters or more) of ``whole``."""
+    piece = normalise_plate(fragment.text)
+    return len(piece) >= FRAGMENT_CHARS and piece in normalise_plate(whole.text)
+
+
 def crop_plate(frame: np.ndarray, box: Detection) -> np.ndarray:
     x0, y0, x1, y1 = crop_bounds(frame, box)
     return frame[y0:y1, x0:x1]
@@ -97,9 +121,11 @@ class PlateReader:
     def __init__(self, detector_dir: Path, recognizer_config: Path, device: str = "cpu",
                  max_plates_per_frame: int = 8, country_weights: Mapping[str, float] | None = None,
                  min_confidence: float = 0.0, min_confidence_generic: float = 0.0,
-                 device_crops: bool | None = None, retry_rotations: tuple[float, ...] = ()) -> None:
+                 device_crops: bool | None = None, retry_rotations: tuple[float, ...] = (),
+                 widen_fragments: bool = True) -> None:
         """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only);
-        ``retry_rotations``: angles (degrees) at which a frame with no read is looked at again."""
+        ``retry_rotations``: angles (degrees) at which a frame with no read is looked at again;
+        ``widen_fragments``: re-read short boxes whose read fits no format at a plate's width."""
         self.detector = PlateDetector(detector_dir, device=device)
         self.device_crops = device.startswith("cuda") if device_crops is None else device_crops
         self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights)
@@ -107,6 +133,7 @@ class PlateReader:
         self.min_confidence = min_confidence
         self.min_confidence_generic = min_confidence_generic
         self.retry_rotations = tuple(retry_rotations)
+        self.widen_fragments = widen_fragments
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PlateReader":
@@ -171,22 +198,12 @@ class PlateReader:
         return [(dets, best_per_place(frame_reads)) for dets, frame_reads in out]
 
     def _read(self, frames: list[np.ndarray], detections: list[list[Detection]]) -> list[list[PlateRead]]:
-        crops, owners, quads = [], [], []
-        for i, (frame, dets) in enumerate(zip(frames, detections)):
-            for det in dets[: self.max_plates_per_frame]:
-                x0, y0, x1, y1 = crop_bounds(frame, det)
-                crop = frame[y0:y1, x0:x1]
-                if crop.size:
-                    crops.append((crop, det))
-                    owners.append(i)
-                    if self.device_crops:  # the host only measures where to cut; the device cuts
-                        quads.append(text_quads(crop, (x0, y0)))
-        if self.device_crops:
-            recognitions = self.recognizer.recognise_quads(frames, owners, quads)
-        else:
-            recognitions = self.recognizer.recognise([prepare_crop(c) for c, _ in crops])
+        boxes = [(i, det) for i, dets in enumerate(detections) for det in dets[: self.max_plates_per_frame]]
+        looks = self._recognise(frames, boxes)
+        if self.widen_fragments and self.recognizer.bank is not None:
+            looks = self._widen_fragments(frames, looks)
         out: list[list[PlateRead]] = [[] for _ in frames]
-        for owner, (crop, det), rec in zip(owners, crops, recognitions):
+        for owner, crop, det, rec in looks:
             if not self.keeps(rec):
                 continue
             norm = normalise_plate(rec.text)
@@ -194,6 +211,48 @@ class PlateReader:
             out[owner].append(PlateRead(rec.display or rec.text, norm, rec.confidence, rec.char_confidences, det,
                                         jpeg.tobytes() if ok else b"", rec.country, rec.format_name))
         return out
+
+    def _widen_fragments(self, frames: list[np.ndarray], looks: list[_Look]) -> list[_Look]:
+        """Boxes narrower than a plate whose read fits no format, read again stretched to a plate's width.
+
+        On a low-contrast plate (a grey old FNI plate, a dirty one) the detector sometimes boxes only
+        the part that stands out, and the read is a fragment that fits no format ("56RR" for
+        EL-156-RR).  The wider read replaces it only when it fits a format and holds the fragment:
+        a plate of another shape (a US plate is twice as wide as tall) reads whole in its own box,
+        and its wider read, taking in the car around it, is not a longer version of it.
+        """
+        redo = [(k, wide) for k, (owner, _, det, rec) in enumerate(looks)
+                if rec.format_name is None and len(normalise_plate(rec.text)) >= FRAGMENT_CHARS
+                and (wide := widened(det, frames[owner].shape[1])) is not None]
+        if not redo:
+            return looks
+        again = self._recognise(frames, [(looks[k][0], wide) for k, wide in redo])
+        by_box = {(look[0], look[2]): look for look in again}
+        looks = list(looks)
+        for k, wide in redo:
+            look = by_box.get((looks[k][0], wide))
+            if look is not None and look[3].format_name is not None and _holds_fragment(look[3], looks[k][3]):
+                looks[k] = look
+        return looks
+
+    def _recognise(self, frames: list[np.ndarray], boxes: list[tuple[int, Detection]]) -> list[_Look]:
+        """(frame index, crop, box, recognition) for each box of ``boxes`` that cuts a non-empty crop."""
+        crops, owners, dets, quads = [], [], [], []
+        for i, det in boxes:
+            frame = frames[i]
+            x0, y0, x1, y1 = crop_bounds(frame, det)
+            crop = frame[y0:y1, x0:x1]
+            if crop.size:
+                crops.append(crop)
+                owners.append(i)
+                dets.append(det)
+                if self.device_crops:  # the host only measures where to cut; the device cuts
+                    quads.append(text_quads(crop, (x0, y0)))
+        if self.device_crops:
+            recognitions = self.recognizer.recognise_quads(frames, owners, quads)
+        else:
+            recognitions = self.recognizer.recognise([prepare_crop(c) for c in crops])
+        return list(zip(owners, crops, dets, recognitions))
 
     def read_image_bytes(self, data: bytes) -> tuple[list[PlateRead], float]:
         """Decode and read one image; returns the reads and the reading time in ms."""

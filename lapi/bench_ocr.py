@@ -133,8 +133,9 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
     """Read ``n`` crops both ways; stock EasyOCR reads ``stock_n`` of them (it is the slow one)."""
     crops, source = load_crops(n, manifest=manifest)
     config = MODELS / "lapi_plate_g2.json"
-    greedy = PlateRecognizer(config, device=device)  # no grammar: the strings must match EasyOCR's
-    grammar = PlateRecognizer(config, device=device, country_weights={"FR": 0.9, "ZZ": 0.1})
+    # no grammar and fp32 throughout: the strings must match EasyOCR's on the same network
+    greedy = PlateRecognizer(config, device=device, bf16_features=False)
+    grammar = PlateRecognizer(config, device=device, country_weights={"FR": 0.9, "ZZ": 0.1}, bf16_features=False)
     alphabet = greedy.config.plate_alphabet
     cuda = device.startswith("cuda")
 

@@ -103,6 +103,7 @@ class Settings:
     batch_max_frames: int = 8
     batch_max_wait_ms: float = 2.0
     device_crops: bool | None = None  # plates cut and resized on the device; None: on a GPU only
+    bf16_features: bool | None = None  # recogniser convolutions in bfloat16; None: on a CPU with AMX only
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
@@ -127,6 +128,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
                 "batch_max_frames": int, "batch_max_wait_ms": (int, float), "device_crops": (bool, str),
+                "bf16_features": (bool, str),
                 "min_confidence": (int, float), "min_confidence_generic": (int, float), "retry_rotations": list},
 }
 _TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
@@ -156,8 +158,11 @@ def _check_type(key: str, value: Any, expected: type | tuple[type, ...]) -> None
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: must be true or false, got {value!r}")
         return
-    if isinstance(value, bool) or not isinstance(value, expected):
-        names = " or ".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+    types = expected if isinstance(expected, tuple) else (expected,)
+    if isinstance(value, bool) and bool in types:  # true/false of a key that also takes "auto"
+        return
+    if isinstance(value, bool) or not isinstance(value, expected):  # bool is an int to Python, not to TOML
+        names = " or ".join(t.__name__ for t in types)
         raise ConfigError(f"{key}: must be {names}, got {value!r}")
 
 
@@ -479,6 +484,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     device_crops = values.get("device_crops", "auto")
     if isinstance(device_crops, str) and device_crops != "auto":
         raise ConfigError(f"reading.device_crops: must be true, false or \"auto\", got {device_crops!r}")
+    bf16_features = values.get("bf16_features", "auto")
+    if isinstance(bf16_features, str) and bf16_features != "auto":
+        raise ConfigError(f"reading.bf16_features: must be true, false or \"auto\", got {bf16_features!r}")
     min_confidence = float(values.get("min_confidence", Settings.min_confidence))
     min_confidence_generic = float(values.get("min_confidence_generic", Settings.min_confidence_generic))
     _range("reading.min_confidence", min_confidence, 0.0, 1.0)
@@ -510,6 +518,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         batch_max_frames=values.get("batch_max_frames", Settings.batch_max_frames),
         batch_max_wait_ms=float(values.get("batch_max_wait_ms", Settings.batch_max_wait_ms)),
         device_crops=None if device_crops == "auto" else device_crops,
+        bf16_features=None if bf16_features == "auto" else bf16_features,
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
         retry_rotations=retry_rotations,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values

@@ -15,7 +15,7 @@ CONFIG = ROOT / "models" / "ocr" / "lapi_plate_g2.json"
 
 @pytest.fixture(scope="module")
 def greedy() -> PlateRecognizer:
-    return PlateRecognizer(CONFIG)  # no grammar: plain greedy decoding
+    return PlateRecognizer(CONFIG, bf16_features=False)  # no grammar, fp32: stock EasyOCR's arithmetic
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +86,22 @@ def test_bench_ocr_runs_and_reports(tmp_path):
     # the bench reports the share rounded to 4 places: one crop in six may differ (a batch pads crops to its widest)
     assert result.identical_strings >= round(5 / 6, 4)
     assert "plates/s" in format_report(result)
+
+
+def test_bf16_features_read_as_fp32_does(greedy, crops):
+    """The convolutions in bfloat16 (the default on a CPU with AMX): the same strings on these crops,
+    scores within bfloat16's rounding; "auto" follows the CPU."""
+    from lapi.reading.recognizer import cpu_has_bf16_matrix_units
+
+    bf16 = PlateRecognizer(CONFIG, bf16_features=True)
+    assert bf16.bf16_features and not greedy.bf16_features
+    assert PlateRecognizer(CONFIG).bf16_features == cpu_has_bf16_matrix_units()
+    fp32_lp, bf16_lp = greedy.plate_log_probs(crops), bf16.plate_log_probs(crops)
+    assert bf16_lp.dtype == torch.float32 and bf16_lp.shape == fp32_lp.shape
+    alphabet = greedy.config.plate_alphabet
+    same = sum(a.text == b.text for a, b in zip(greedy_decode_batch(fp32_lp, alphabet),
+                                                greedy_decode_batch(bf16_lp, alphabet)))
+    assert same >= len(crops) - 1
+    assert (fp32_lp.exp() - bf16_lp.exp()).abs().max() < 0.5
+    assert not torch.equal(fp32_lp, bf16_lp)  # the option does change the arithmetic
+    assert [r.text for r in bf16.recognise(crops)] == [bf16.recognise([c])[0].text for c in crops]

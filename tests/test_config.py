@@ -24,6 +24,10 @@ def test_shipped_config_loads(tmp_path):
     assert (s.detector_dir / "model.json").exists()
     assert s.retry_rotations == (-20.0, -10.0, 10.0, 20.0)
     assert load_settings(write(tmp_path, "[reading]\nretry_rotations = []\n"), env={}).retry_rotations == ()
+    assert s.bf16_features is None  # "auto"
+    (tmp_path / "off").mkdir()  # true/false of keys that also take "auto" (device_crops = false was refused)
+    off = load_settings(write(tmp_path / "off", "[reading]\nbf16_features = false\ndevice_crops = false\n"), env={})
+    assert (off.bf16_features, off.device_crops) == (False, False)
 
 
 def test_env_overrides(tmp_path):
@@ -56,6 +60,8 @@ def test_env_overrides(tmp_path):
     ("[reading]\nbatch_max_wait_ms = -1\n", "reading.batch_max_wait_ms"),
     ('[reading]\ndevice_crops = "gpu"\n', "reading.device_crops"),
     ("[reading]\ndevice_crops = 1\n", "reading.device_crops"),
+    ('[reading]\nbf16_features = "yes"\n', "reading.bf16_features"),
+    ("[reading]\nbf16_features = 1\n", "reading.bf16_features"),
     ("[reading]\nretry_rotations = 20\n", "reading.retry_rotations"),
     ("[reading]\nretry_rotations = [0]\n", "reading.retry_rotations"),
     ("[reading]\nretry_rotations = [60]\n", "reading.retry_rotations"),

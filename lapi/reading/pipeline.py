@@ -122,13 +122,15 @@ class PlateReader:
                  max_plates_per_frame: int = 8, country_weights: Mapping[str, float] | None = None,
                  min_confidence: float = 0.0, min_confidence_generic: float = 0.0,
                  device_crops: bool | None = None, retry_rotations: tuple[float, ...] = (),
-                 widen_fragments: bool = True) -> None:
+                 widen_fragments: bool = True, bf16_features: bool | None = None) -> None:
         """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only);
         ``retry_rotations``: angles (degrees) at which a frame with no read is looked at again;
-        ``widen_fragments``: re-read short boxes whose read fits no format at a plate's width."""
+        ``widen_fragments``: re-read short boxes whose read fits no format at a plate's width;
+        ``bf16_features``: see :class:`PlateRecognizer`."""
         self.detector = PlateDetector(detector_dir, device=device)
         self.device_crops = device.startswith("cuda") if device_crops is None else device_crops
-        self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights)
+        self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights,
+                                          bf16_features=bf16_features)
         self.max_plates_per_frame = max_plates_per_frame
         self.min_confidence = min_confidence
         self.min_confidence_generic = min_confidence_generic
@@ -139,7 +141,7 @@ class PlateReader:
     def from_settings(cls, settings: Settings) -> "PlateReader":
         return cls(settings.detector_dir, settings.recognizer_config, settings.device, settings.max_plates_per_frame,
                    settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic,
-                   settings.device_crops, settings.retry_rotations)
+                   settings.device_crops, settings.retry_rotations, bf16_features=settings.bf16_features)
 
     def keeps(self, recognition: Recognition) -> bool:
         """Whether a recognition is reported: a plausible plate string, confident enough for its kind.

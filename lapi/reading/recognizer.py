@@ -106,8 +106,9 @@ class PlateRecognizer:
         output layer stay fp32); None: on a CPU with bfloat16 matrix units (Intel AMX) only.
 
         Why: the convolutions are three quarters of the network's cost; AMX runs them in bfloat16
-        about twice as fast.  On 256 real crops the greedy strings matched fp32 on 253, and
-        ``lapi eval`` gave the same figures on fr_dev and openalpr_eu (docs/benchmarks.md)."""
+        about twice as fast.  On 256 real crops the greedy strings matched fp32 on 253; ``lapi eval``
+        gave the same figures on fr_dev, openalpr_eu and openalpr_br, one photo fewer of 222 on
+        openalpr_us (docs/benchmarks.md)."""
         self.config = RecognizerConfig.load(config_path)
         self.device = torch.device(device)
         num_class = len(self.config.characters) + 1  # CTC blank at index 0

@@ -246,11 +246,11 @@ def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
         blank, emit, ptr = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
         pointers.append(ptr)
     scores, ends_in_char = _final_per_plate(blank, emit, lengths)
-    rows = torch.arange(n, device=log_probs.device)
-    last_char = emit[rows, 0, (lengths - 1).clamp_min(0)].argmax(dim=-1)
     if not pointers:  # no frames: nothing was read
         empty = np.zeros((n, length), dtype=np.float32)
         return np.full((n, length), -1, dtype=np.int64), empty, empty.copy(), scores
+    rows = torch.arange(n, device=log_probs.device)
+    last_char = emit[rows, 0, (lengths - 1).clamp_min(0)].argmax(dim=-1)
     char_probs = log_probs[:, :, 1:].exp()  # (N, T, C)
     # each frame's probability mass on the characters allowed at each position (N, T, L)
     among = (char_probs[:, :, None, :] * allowed[:, None, :, :]).sum(dim=-1).clamp_min(1e-12)

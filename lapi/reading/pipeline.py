@@ -136,6 +136,9 @@ class PlateReader:
         self.min_confidence_generic = min_confidence_generic
         self.retry_rotations = tuple(retry_rotations)
         self.widen_fragments = widen_fragments
+        # only a fragment that would be reported by itself is looked at again: boxes on lettering and
+        # grilles read as unformatted junk, and widening them all cost ~100 ms a US photo for no read
+        self.widen_floor = min_confidence_generic
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "PlateReader":
@@ -221,11 +224,12 @@ class PlateReader:
         the part that stands out, and the read is a fragment that fits no format ("56RR" for
         EL-156-RR).  The wider read replaces it only when it fits a format and holds the fragment:
         a plate of another shape (a US plate is twice as wide as tall) reads whole in its own box,
-        and its wider read, taking in the car around it, is not a longer version of it.
+        and its wider read, taking in the car around it, is not a longer version of it.  Only a
+        fragment read confidently enough to be reported (``widen_floor``) earns the second look.
         """
         redo = [(k, wide) for k, (owner, _, det, rec) in enumerate(looks)
                 if rec.format_name is None and len(normalise_plate(rec.text)) >= FRAGMENT_CHARS
-                and (wide := widened(det, frames[owner].shape[1])) is not None]
+                and rec.confidence >= self.widen_floor and (wide := widened(det, frames[owner].shape[1])) is not None]
         if not redo:
             return looks
         again = self._recognise(frames, [(looks[k][0], wide) for k, wide in redo])

@@ -45,6 +45,27 @@ def test_an_axis_aligned_plate_samples_like_the_opencv_path():
     assert float((got - ref).abs().mean()) * 127.5 < 4.0
 
 
+def test_a_slanted_plate_samples_like_the_opencv_path():
+    """The quads carry the de-shear too: the device cuts the picture that ``prepare_crop`` gives the host."""
+    from lapi.reading.pipeline import prepare_crop
+
+    plate = render_plate("AB-123-CD", STYLES["fr_siv"], height=80, rng=random.Random(4))
+    h, w = plate.shape[:2]
+    frame = np.full((300, 600, 3), 70, np.uint8)
+    frame[100:100 + h, 120:120 + w] = plate
+    m = np.float64([[1.0, 0.35, -0.35 * 140], [0.0, 1.0, 0.0]])  # strokes lean right about the plate's middle row
+    frame = cv2.warpAffine(frame, m, (600, 300), borderMode=cv2.BORDER_REPLICATE)
+    x0, y0, x1, y1 = 100, 90, 160 + w, 110 + h
+    crop = frame[y0:y1, x0:x1]
+    host = network_image(prepare_crop(crop), 64)
+    assert host.shape[1] > network_image(crop, 64).shape[1]  # widened by the de-shear
+    quads = text_quads(crop, (x0, y0))
+    got, widths = sample_plates([frame], [0], [quads[0]], 64)
+    assert abs(widths[0] - padded_width(host.shape[1])) <= 64
+    ref = pad_batch([host], widths[0])
+    assert float((got - ref[..., : got.shape[-1]]).abs().mean()) * 127.5 < 6.0
+
+
 def test_odd_batches_empty_one_and_very_different_sizes_from_different_frames():
     x, widths = sample_plates([], [], [], 64)
     assert x.shape[0] == 0 and widths == []

@@ -1,4 +1,5 @@
-"""Plate de-skew: a rolled plate comes back level; a level one and a blank crop are left alone."""
+"""Plate de-skew: a rolled plate comes back level, a slanted one upright; a level, upright one and a blank
+crop are left alone."""
 
 import random
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from lapi import synth
-from lapi.reading.rectify import correction_angle, deskew
+from lapi.reading.rectify import MIN_SHEAR, correction_angle, deskew, level_and_tighten, shear_correction
 
 
 def rolled_plate(angle: float) -> np.ndarray:
@@ -32,8 +33,32 @@ def test_level_plate_and_featureless_crop_are_unchanged():
     assert correction_angle(np.zeros((4, 4, 3), np.uint8)) == 0.0
 
 
+def slanted_plate(shear: float) -> np.ndarray:
+    """A plate whose strokes lean by ``shear`` pixels per row (seen from the side, or an italic face)."""
+    plate = synth.render_plate("GV-073-KP", synth.STYLES["fr_siv"], 110, random.Random(0))
+    h, w = plate.shape[:2]
+    m = np.float64([[1.0, shear, abs(shear) * h / 2 - shear * h / 2], [0.0, 1.0, 0.0]])
+    return cv2.warpAffine(plate, m, (w + int(abs(shear) * h), h), borderMode=cv2.BORDER_REPLICATE)
+
+
+@pytest.mark.parametrize("shear", [-0.4, -0.25, 0.2, 0.35, 0.5])
+def test_slant_is_undone(shear):
+    assert abs(shear_correction(slanted_plate(shear)) + shear) <= 0.1
+    upright = level_and_tighten(slanted_plate(shear))
+    assert abs(shear_correction(upright)) <= MIN_SHEAR
+    assert upright.shape[1] > slanted_plate(shear).shape[1]  # widened: no column is cut off
+
+
+def test_upright_plate_and_featureless_band_keep_their_shape():
+    plate = slanted_plate(0.0)
+    assert shear_correction(plate) == 0.0
+    assert level_and_tighten(plate).shape == plate.shape
+    assert shear_correction(np.full((40, 160, 3), 128, np.uint8)) == 0.0
+    assert shear_correction(np.zeros((4, 4, 3), np.uint8)) == 0.0
+
+
 def test_tall_crop_is_cut_to_the_text_rows():
-    from lapi.reading.rectify import level_and_tighten, text_rows
+    from lapi.reading.rectify import text_rows
 
     plate = synth.render_plate("GV-073-KP", synth.STYLES["fr_siv"], 60, random.Random(0))
     rng = np.random.default_rng(0)

@@ -31,8 +31,11 @@ def plate_width(quad: np.ndarray, height: int) -> int:
     (as :func:`lapi.reading.recognizer.network_image` sizes a crop)."""
     q = np.asarray(quad, np.float64)
     top, bottom = np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3])
-    left, right = np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])
-    qh = max((left + right) / 2, 1e-6)
+    # height across the text, not along the quad's sides: a de-sheared plate's quad is a
+    # parallelogram whose sides are longer than the plate is tall (area / mean width)
+    x, y = q[:, 0], q[:, 1]
+    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    qh = max(area / max((top + bottom) / 2, 1e-6), 1e-6)
     return max(height, int(math.ceil(height * (top + bottom) / 2 / qh)))
 
 

@@ -108,11 +108,56 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+_SHEARS = np.arange(-0.6, 0.625, 0.05)  # x shift per row of height: +-31 degrees of slant
+MIN_SHEAR = 0.1  # a slant under ~6 degrees is left alone: the network reads it, and resampling blurs
+
+
+def shear_correction(band: np.ndarray) -> float:
+    """Horizontal shift per row (x' = x + s * (y - centre)) that stands the text's strokes upright; 0 when unsure.
+
+    Once the text line is level, a plate seen from the side (yaw) or printed in an italic face (old
+    black FNI plates) still has slanted strokes.  Upright strokes pile up in a few columns, so the
+    shear whose column profile of horizontal gradients varies most is the one that undoes the slant.
+    """
+    grey = band if band.ndim == 2 else cv2.cvtColor(band, cv2.COLOR_BGR2GRAY)
+    h, w = grey.shape[:2]
+    if h < 8 or w < 16:
+        return 0.0
+    scale = _WORK_HEIGHT / h
+    small = cv2.resize(grey, (max(16, int(w * scale)), _WORK_HEIGHT), interpolation=cv2.INTER_AREA)
+    strokes = np.abs(cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3))
+    # the variance of the column sums over the crop's own width: shearing widens the image by empty
+    # columns, and a variance over those would grow with the shear alone
+    width = strokes.shape[1]
+    columns = [_sheared(strokes, float(s), border=cv2.BORDER_CONSTANT).sum(axis=0) for s in _SHEARS]
+    scores = np.asarray([float(np.square(c).sum() / width - (c.sum() / width) ** 2) for c in columns])
+    best = int(scores.argmax())
+    if scores[best] <= 1.15 * scores[len(_SHEARS) // 2] or scores[best] < 1e-6 or abs(_SHEARS[best]) < MIN_SHEAR:
+        return 0.0
+    return float(_SHEARS[best])
+
+
+def _shear_matrix(shear: float, height: int) -> tuple[np.ndarray, int]:
+    """The affine map (2x3, pixel-index coordinates) of :func:`_sheared` and the columns it adds."""
+    extra = int(np.ceil(abs(shear) * height))
+    return np.float64([[1.0, shear, extra / 2 - shear * height / 2], [0.0, 1.0, 0.0]]), extra
+
+
+def _sheared(image: np.ndarray, shear: float, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """``image`` sheared about its middle row, widened so that no column is lost."""
+    if shear == 0.0:
+        return image
+    h, w = image.shape[:2]
+    m, extra = _shear_matrix(shear, h)
+    return cv2.warpAffine(image, m, (w + extra, h), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
 def level_and_tighten(crop: np.ndarray) -> np.ndarray:
-    """De-skew, then cut to the text rows when that removes a sizeable part of the crop."""
+    """De-skew, cut to the text rows when that removes a sizeable part of the crop, stand the strokes upright."""
     levelled = deskew(crop)
     top, bottom = _tight_rows(levelled)
-    return levelled[top:bottom]
+    band = levelled[top:bottom]
+    return _sheared(band, shear_correction(band))
 
 
 def _tight_rows(levelled: np.ndarray) -> tuple[int, int]:
@@ -130,19 +175,25 @@ def text_quads(crop: np.ndarray, origin: tuple[int, int]) -> list[np.ndarray]:
     clockwise from top-left in pixel-edge coordinates.
     """
     angle = correction_angle(crop)
-    h, w = crop.shape[:2]
     levelled = _rotated(crop, angle)
     top, bottom = _tight_rows(levelled)
-    bands = [(top, bottom)]
-    cut = _line_cut(levelled[top:bottom])
+    band = levelled[top:bottom]
+    shear = shear_correction(band)
+    upright = _sheared(band, shear)
+    height, width = upright.shape[:2]
+    rows = [(0, height)]
+    cut = _line_cut(upright)
     if cut is not None:
-        bands += [(top, top + cut[0]), (top + cut[1], bottom)]
-    # levelled pixel (index coordinates) -> crop: the inverse of the rotation about the centre
+        rows += [(0, cut[0]), (cut[1], height)]
+    # upright pixel (index coordinates) -> band -> levelled (rows from ``top``) -> crop
+    unshear = cv2.invertAffineTransform(_shear_matrix(shear, band.shape[0])[0])
+    unshear[1, 2] += top
     back = cv2.invertAffineTransform(_rotation(crop, angle))
+    to_crop = back[:, :2] @ unshear[:, :2], back[:, :2] @ unshear[:, 2] + back[:, 2]
     quads = []
-    for b_top, b_bottom in bands:
-        corners = np.array([[0, b_top], [w, b_top], [w, b_bottom], [0, b_bottom]], np.float64) - 0.5
-        in_crop = corners @ back[:, :2].T + back[:, 2] + 0.5
+    for r_top, r_bottom in rows:
+        corners = np.array([[0, r_top], [width, r_top], [width, r_bottom], [0, r_bottom]], np.float64) - 0.5
+        in_crop = corners @ to_crop[0].T + to_crop[1] + 0.5
         quads.append(in_crop + np.asarray(origin, np.float64))
     return quads
 

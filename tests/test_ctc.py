@@ -190,3 +190,13 @@ def test_no_frames_read_nothing():
     labels, confs, choice, scores = decode_with_templates(torch.zeros(2, 0, 1 + len(ALPHABET)), bank(["FR"]),
                                                           torch.zeros(2, dtype=torch.long))
     assert (labels == -1).all() and labels.shape == confs.shape == choice.shape and scores.shape == (2,)
+
+
+def test_a_clear_letter_french_siv_excludes_reads_slovak_and_a_doubtful_one_stays_french():
+    """French SIV has no I, O or U.  A Slovak RK-857AI whose I the network is sure of must not be
+    forced into the French RK-857-AT by the prior; a French CQ-159-PK whose Q looks a little like
+    an O must not turn Slovak."""
+    slovak = spelled("RK857A") + [{"I": 0.995, "T": 0.005}, "-"]
+    french = spelled("C") + [{"O": 0.6, "Q": 0.4}, "-"] + spelled("159PK")[1:]
+    out = decode_batch(padded([frames(slovak), frames(french)]), bank())
+    assert [(o.text, o.format.country) for o in out] == [("RK857AI", "SK"), ("CQ159PK", "FR")]

@@ -71,6 +71,21 @@ def test_tall_crop_is_cut_to_the_text_rows():
     assert level_and_tighten(plate).shape == plate.shape  # already tight: unchanged
 
 
+def test_bold_lettering_below_a_plate_is_not_taken_for_its_text():
+    """A van's name under the plate (bigger, bolder letters) must not be joined to the plate's text as
+    a second line, nor win the text rows: the box is wide and centred on the plate."""
+    from lapi.reading.rectify import text_rows
+
+    plate = synth.render_plate("DH-605-TQ", synth.STYLES["fr_siv"], 40, random.Random(3))
+    h, w = plate.shape[:2]
+    crop = np.full((96, w + 50, 3), 235, np.uint8)  # a white van; the box centred on the plate
+    crop[26:26 + h, 25:25 + w] = plate
+    cv2.putText(crop, "SCHMITZ", (4, 100), cv2.FONT_HERSHEY_DUPLEX, 1.7, (20, 20, 20), 6)  # cut by the box
+    top, bottom = text_rows(crop)
+    assert top <= 26 + 0.2 * h and bottom >= 26 + 0.8 * h  # the plate's characters are kept
+    assert bottom <= 26 + h + 4  # and the lettering below is left out
+
+
 def test_two_line_plate_splits_between_its_lines_and_one_line_does_not():
     from lapi import synth_ocr
     from lapi.reading.rectify import split_two_lines

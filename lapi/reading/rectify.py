@@ -91,9 +91,16 @@ def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[in
     # the registration is the band with the most edge energy in total: tall characters beat the
     # thin but busy rows of a slogan, a state name or a dealer frame
     top, bottom = max(runs, key=lambda r: float(energy[r[0]:r[1]].sum()))
+    # ... unless a band holds the crop's middle row: the detector centres its box on the plate, and
+    # a dealer's name or a sign below it can carry more edges than the registration
+    middle = [r for r in runs if r[0] <= h // 2 < r[1]]
+    if middle:
+        top, bottom = middle[0]
     height = bottom - top
-    # a second text line of similar height close by (two-line plates) belongs to the text too
-    for r_top, r_bottom in runs:
+    # a second text line of similar height close by (two-line plates) belongs to the text too, in a
+    # crop squarish enough to hold a two-line plate; in a wide one it is lettering on the car
+    two_line_shaped = crop.shape[1] / h < TWO_LINE_MAX_ASPECT
+    for r_top, r_bottom in runs if two_line_shaped else []:
         gap = r_top - bottom if r_top >= bottom else top - r_bottom
         if 0 <= gap <= 0.6 * height and r_bottom - r_top >= 0.5 * height:
             top, bottom = min(top, r_top), max(bottom, r_bottom)

@@ -14,7 +14,7 @@ from conftest import FIXTURES, ROOT, SHARED_DATA, needs_shared_data
 from lapi import grammars, synth_ocr
 from lapi.boxes import iou
 from lapi.reading.detector import Detection
-from lapi.reading.pipeline import ImageDecodeError, crop_plate, decode_image, prepare_crop, widened
+from lapi.reading.pipeline import ImageDecodeError, crop_plate, decode_image, prepare_crop, rescaled, widened
 from lapi.synth import STYLES, render_plate
 
 
@@ -257,6 +257,34 @@ def test_only_a_fragment_confident_enough_to_be_reported_is_read_again(reader, f
     finally:
         reader.widen_floor = reader.min_confidence_generic
     assert all(r.plate_norm != "GV073KP" and r.box == cut for r in kept)
+
+
+def test_rescaled_boxes_keep_their_centre_and_stay_inside_the_frame():
+    box = Detection(100, 50, 80, 20, 0.7)
+    grown = rescaled(box, 1.5, 2.0, (480, 640, 3))
+    assert (grown.w, grown.h, grown.score) == (120, 40, 0.7)
+    assert abs((grown.x + grown.w / 2) - 140) <= 1 and abs((grown.y + grown.h / 2) - 60) <= 1
+    edge = rescaled(Detection(600, 460, 40, 20, 0.5), 1.5, 1.5, (480, 640, 3))
+    assert edge.x + edge.w <= 640 and edge.y + edge.h <= 480 and (edge.w, edge.h) == (60, 30)
+    huge = rescaled(box, 20.0, 40.0, (480, 640, 3))
+    assert (huge.x, huge.y, huge.w, huge.h) == (0, 0, 640, 480)
+
+
+def test_a_doubtful_read_is_outvoted_by_other_looks_that_agree(reader, fixture_frame):
+    """A read with a doubtful character is read again from other cuts of its box; when they agree on
+    another formatted string it wins.  A confident read is left alone."""
+    from lapi.reading.recognizer import Recognition
+
+    frame = decode_image(fixture_frame[0])
+    (plate,) = reader.detector.detect([frame])[0]
+    crop = crop_plate(frame, plate)
+
+    def look(choice: float) -> tuple:  # a misread 3 -> 8, chosen with confidence ``choice``
+        choices = (0.99,) * 4 + (choice,) + (0.99,) * 2
+        return (0, crop, plate, Recognition("GV078KP", (0.95,) * 7, 0.9, "FR", "SIV", "GV-078-KP", choices))
+
+    assert [lk[3].text for lk in reader._recheck_doubtful([frame], [look(0.55)])] == ["GV073KP"]
+    assert [lk[3].text for lk in reader._recheck_doubtful([frame], [look(0.97)])] == ["GV078KP"]
 
 
 def test_a_wider_read_must_hold_the_fragment():

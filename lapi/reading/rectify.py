@@ -6,7 +6,9 @@ turning) and sheared by yaw.  The recogniser reads a line of text left to right;
 
 The roll is found the way a document scanner finds it: among candidate angles, the one whose
 rotated image has the sharpest row profile (characters' tops and bottoms line up, so row sums of
-the edge map vary most) is the plate's baseline.  Pure image code on a small grey copy, no model.
+the edge map vary most) is the plate's baseline.  The slant left once the text is level (yaw, or an
+italic face) is found the same way along the other axis: the shear whose column profile of the
+strokes' edges is sharpest.  Pure image code on a small grey copy, no model.
 """
 
 from __future__ import annotations

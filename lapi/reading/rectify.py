@@ -28,12 +28,9 @@ def _edge_map(grey: np.ndarray) -> np.ndarray:
 
 def correction_angle(crop: np.ndarray) -> float:
     """Degrees to rotate the crop (counter-clockwise positive, as OpenCV) to level its text; 0 when unsure."""
-    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
-    h, w = grey.shape[:2]
-    if h < 8 or w < 16:
+    small = _work_copy(crop)
+    if small is None:
         return 0.0
-    scale = _WORK_HEIGHT / h
-    small = cv2.resize(grey, (max(16, int(w * scale)), _WORK_HEIGHT), interpolation=cv2.INTER_AREA)
     edges = _edge_map(small)
     sh, sw = edges.shape
     centre = (sw / 2, sh / 2)
@@ -42,12 +39,29 @@ def correction_angle(crop: np.ndarray) -> float:
         m = cv2.getRotationMatrix2D(centre, float(angle), 1.0)
         rotated = cv2.warpAffine(edges, m, (sw, sh), flags=cv2.INTER_LINEAR, borderValue=0)
         scores.append(float(np.var(rotated.sum(axis=1))))
-    scores_arr = np.asarray(scores)
-    best = int(scores_arr.argmax())
-    # a flat profile (no clear text lines) gives no evidence: keep the crop as it is
-    if scores_arr[best] <= 1.15 * scores_arr[len(_ANGLES) // 2] or scores_arr[best] < 1e-6:
+    return _sharpest(_ANGLES, np.asarray(scores))
+
+
+def _work_copy(crop: np.ndarray) -> np.ndarray | None:
+    """A grey copy ``_WORK_HEIGHT`` rows tall for the angle and shear searches; None when too small to judge."""
+    grey = crop if crop.ndim == 2 else cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
+    h, w = grey.shape[:2]
+    if h < 8 or w < 16:
+        return None
+    scale = _WORK_HEIGHT / h
+    return cv2.resize(grey, (max(16, int(w * scale)), _WORK_HEIGHT), interpolation=cv2.INTER_AREA)
+
+
+def _sharpest(candidates: np.ndarray, scores: np.ndarray, least: float = 0.0) -> float:
+    """The candidate of the highest score, or 0 (the middle candidate) when that is no clear win.
+
+    A flat profile (no clear text lines or strokes) gives no evidence: the crop stays as it is
+    unless the best beats "do nothing" by 15 %; corrections smaller than ``least`` are not made.
+    """
+    best = int(scores.argmax())
+    if scores[best] <= 1.15 * scores[len(candidates) // 2] or scores[best] < 1e-6 or abs(candidates[best]) < least:
         return 0.0
-    return float(_ANGLES[best])
+    return float(candidates[best])
 
 
 def deskew(crop: np.ndarray) -> np.ndarray:
@@ -128,22 +142,16 @@ def shear_correction(band: np.ndarray) -> float:
     black FNI plates) still has slanted strokes.  Upright strokes pile up in a few columns, so the
     shear whose column profile of horizontal gradients varies most is the one that undoes the slant.
     """
-    grey = band if band.ndim == 2 else cv2.cvtColor(band, cv2.COLOR_BGR2GRAY)
-    h, w = grey.shape[:2]
-    if h < 8 or w < 16:
+    small = _work_copy(band)
+    if small is None:
         return 0.0
-    scale = _WORK_HEIGHT / h
-    small = cv2.resize(grey, (max(16, int(w * scale)), _WORK_HEIGHT), interpolation=cv2.INTER_AREA)
     strokes = np.abs(cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3))
     # the variance of the column sums over the crop's own width: shearing widens the image by empty
     # columns, and a variance over those would grow with the shear alone
     width = strokes.shape[1]
     columns = [_sheared(strokes, float(s), border=cv2.BORDER_CONSTANT).sum(axis=0) for s in _SHEARS]
     scores = np.asarray([float(np.square(c).sum() / width - (c.sum() / width) ** 2) for c in columns])
-    best = int(scores.argmax())
-    if scores[best] <= 1.15 * scores[len(_SHEARS) // 2] or scores[best] < 1e-6 or abs(_SHEARS[best]) < MIN_SHEAR:
-        return 0.0
-    return float(_SHEARS[best])
+    return _sharpest(_SHEARS, scores, least=MIN_SHEAR)
 
 
 def _shear_matrix(shear: float, height: int) -> tuple[np.ndarray, int]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import (NEG, TemplateBank, _viterbi, bounded_template_scores, decode_batch, decode_with_templates,
-                              template_scores)
+from lapi.reading.ctc import (NEG, TemplateBank, _viterbi, bounded_template_scores, compact_blank_runs, decode_batch,
+                              decode_with_templates, template_scores)
 from lapi.reading.recognizer import blank_frames, join_lines, pad_frames
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -200,3 +200,46 @@ def test_a_clear_letter_french_siv_excludes_reads_slovak_and_a_doubtful_one_stay
     french = spelled("C") + [{"O": 0.6, "Q": 0.4}, "-"] + spelled("159PK")[1:]
     out = decode_batch(padded([frames(slovak), frames(french)]), bank())
     assert [(o.text, o.format.country) for o in out] == [("RK857AI", "SK"), ("CQ159PK", "FR")]
+
+
+def sparse(text: str, gap: int, floor: float = 1e-6) -> torch.Tensor:
+    """A plate as a network outputs it: each character on two frames, runs of ``gap`` near-certain blanks
+    around them, and one doubtful frame (O/Q) to give the grammar something to decide."""
+    spec: list = ["-"] * gap
+    for k, ch in enumerate(text):
+        spec += ([{ch: 0.7, "0": 0.3}] if k == 1 else [ch]) * 2 + ["-"] * gap
+    return frames(spec, floor)
+
+
+def test_runs_of_sure_blanks_are_cut_to_their_first_frame():
+    lp = pad_frames(sparse("AA1", 5)[None], 1)
+    lp = torch.cat([lp, pad_frames(sparse("B", 3)[None], lp.shape[1])])  # padded with certain blanks, as in a batch
+    out, left_out = compact_blank_runs(lp)
+    # plate 1: 4 blank runs kept as one frame each + 6 character frames; plate 2: 2 runs + 2 frames, then padding
+    assert out.shape == (2, 10, lp.shape[2])
+    labels = [torch.unique_consecutive(row.argmax(1)).tolist() for row in out]
+    assert labels[0] == [0, 11, 0, 11, 0, 2, 0]  # A - A: the doubled letter keeps its blank between
+    assert labels[1] == [0, 12, 0]
+    assert torch.equal(out[1, 5:], blank_frames(1, 5, lp.shape[2])[0])
+    kept = [4 + 6, 2 + 2]
+    for i in range(2):
+        blanks = lp[i, :, 0].sum() - out[i, : kept[i], 0].sum()
+        assert abs(float(left_out[i] - blanks)) < 1e-4
+
+
+def test_leaving_out_sure_blank_runs_changes_no_read_and_no_score():
+    b = bank()
+    plates = [sparse("GV073KP", 6), sparse("9343ZH68", 4), sparse("AA111AB", 9), sparse("RK857AI", 3)]
+    lp = torch.cat([pad_frames(p[None], max(p.shape[0] for p in plates)) for p in plates])
+    cut, whole = decode_batch(lp, b), decode_batch(lp, b, sure_blank=None)
+    assert [d.text for d in cut] == [d.text for d in whole] == ["GV073KP", "9343ZH68", "AA111AB", "RK857AI"]
+    for a, c in zip(cut, whole):
+        assert a.format == c.format
+        assert a.char_confidences == c.char_confidences and a.choice_confidences == c.choice_confidences
+        assert abs(a.total_score - c.total_score) < 1e-3
+
+
+def test_a_plate_of_no_sure_blank_is_decoded_as_it_is():
+    lp = frames(spelled("GV073KP"))[None]  # floor 1e-4: blanks at 0.996, under the threshold
+    out, left_out = compact_blank_runs(lp)
+    assert out is lp and float(left_out[0]) == 0.0

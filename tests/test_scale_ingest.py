@@ -13,7 +13,7 @@ import pytest
 from lapi.cameras import Camera
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
-from lapi.store.bulk import COPY_MIN_READS, copy_text, frame_lines
+from lapi.store.bulk import COPY_MIN_READS, READ_TYPES, frame_rows
 from lapi.store.db import FrameSeen
 from lapi.store.frames import Frame
 from lapi.watchlists import parse_entry
@@ -34,30 +34,27 @@ async def rows(store, query: str, params=()) -> list[tuple]:
         return await cur.fetchall()
 
 
-def test_copy_text_escapes_what_copy_would_misread():
-    assert copy_text(None) == "\\N"
-    assert copy_text("AB\t12\\3\nX\r") == "AB\\t12\\\\3\\nX\\r"
-    assert copy_text(b"\x00\xff") == "\\\\x00ff"
-    assert copy_text(3) == "3"
-
-
-def test_frame_lines_one_line_per_read_with_its_id():
+def test_frame_rows_one_row_per_read_with_its_id_in_the_binary_types_order():
     cam = Camera(id="cam-1", name="", lat=None, lon=None, heading=None, road="")
-    frame = Frame.__new__(Frame)  # no event loop needed for the pure formatter
+    frame = Frame.__new__(Frame)  # no event loop needed for the pure row builder
     frame.camera, frame.read_at, frame.position = cam, T0, (50.5, None, 90.0)
     frame.reads = [plate_read("AB123CD"), plate_read("GV073KP", crop=b"", country=None)]
-    lines = frame_lines(frame, [7, 8]).splitlines()
-    assert len(lines) == 2
-    first = lines[0].split("\t")
-    assert first[:5] == ["7", T0.isoformat(), "cam-1", "AB123CD", "AB123CD"]
-    assert first[8] == "{0.9,0.5,0.25,1.0,1.0,1.0,1.0}"
-    assert first[14] == "\\\\x" + b"\xff\xd8jpeg".hex() and first[15:] == ["50.5", "\\N", "90.0"]
-    second = lines[1].split("\t")
-    assert second[0] == "8" and second[5] == second[6] == second[14] == "\\N"
+    first, second = frame_rows(frame, [7, 8])
+    assert len(first) == len(READ_TYPES) == 18
+    assert first[:5] == (7, T0, "cam-1", "AB123CD", "AB123CD")
+    assert first[8] == [0.9, 0.5, 0.25, 1.0, 1.0, 1.0, 1.0]  # a list: psycopg dumps arrays from lists
+    assert first[9:13] == (10, 20, 120, 30) and first[14] == b"\xff\xd8jpeg" and first[15:] == (50.5, None, 90.0)
+    assert second[0] == 8 and second[5] is None and second[6] is None and second[14] is None
+
+
+async def test_a_frame_without_utc_offset_is_refused():
+    cam = Camera(id="cam-1", name="", lat=None, lon=None, heading=None, road="")
+    with pytest.raises(ValueError, match="UTC offset"):
+        Frame(cam, datetime(2026, 11, 20, 8, 0), [plate_read("AB123CD")], [[]], (None, None, None))
 
 
 async def test_copied_rows_equal_the_rows_the_statement_writes(store):
-    odd = plate_read("AB123CD", text="AB\t123\\CD\u00e9")  # what COPY's text format must escape
+    odd = plate_read("AB123CD", text="AB\t123\\CD\u00e9")  # tab, backslash, non-ASCII: stored as given
     reads = [odd] + [plate_read(f"ZZ{i:03d}ZZ") for i in range(COPY_MIN_READS)]
     alone = await store.store_reads("cam-1", T0, reads[:2], position=(50.1, 1.9, None))  # one statement
     cam = await store.get_camera("cam-1")

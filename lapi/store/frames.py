@@ -53,6 +53,11 @@ class Frame:
     key: str | None = None  # the camera's frame key: stored with the reads, unique per camera (migration 0006)
     result: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
+    def __post_init__(self) -> None:
+        # a time without offset would be stored in whatever zone the session has (and binary COPY refuses it)
+        if self.read_at.tzinfo is None or self.read_at.utcoffset() is None:
+            raise ValueError(f"a frame's read_at needs a UTC offset: {self.read_at.isoformat()}")
+
 
 def frames_statement(frames: list[Frame], token: str) -> tuple[str, list[Any]]:
     """One statement storing the frames' reads, their hits and the hits' outbox alerts.

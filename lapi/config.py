@@ -103,7 +103,7 @@ class Settings:
     batch_max_frames: int = 8
     batch_max_wait_ms: float = 2.0
     device_crops: bool | None = None  # plates cut and resized on the device; None: on a GPU only
-    bf16_features: bool | None = None  # recogniser convolutions in bfloat16; None: on a CPU with AMX only
+    bf16_features: bool | None = False  # recogniser convolutions in bfloat16; None ("auto"): where the CPU has bfloat16 hardware
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
@@ -484,7 +484,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     device_crops = values.get("device_crops", "auto")
     if isinstance(device_crops, str) and device_crops != "auto":
         raise ConfigError(f"reading.device_crops: must be true, false or \"auto\", got {device_crops!r}")
-    bf16_features = values.get("bf16_features", "auto")
+    bf16_features = values.get("bf16_features", Settings.bf16_features)
     if isinstance(bf16_features, str) and bf16_features != "auto":
         raise ConfigError(f"reading.bf16_features: must be true, false or \"auto\", got {bf16_features!r}")
     min_confidence = float(values.get("min_confidence", Settings.min_confidence))

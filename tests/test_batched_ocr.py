@@ -89,13 +89,13 @@ def test_bench_ocr_runs_and_reports(tmp_path):
 
 
 def test_bf16_features_read_as_fp32_does(greedy, crops):
-    """The convolutions in bfloat16 (the default on a CPU with AMX): the same strings on these crops,
+    """The convolutions in bfloat16 (reading.bf16_features): the same strings on these crops,
     scores within bfloat16's rounding; "auto" follows the CPU."""
-    from lapi.reading.recognizer import cpu_has_bf16_matrix_units
+    from lapi.reading.recognizer import cpu_has_bf16_hardware
 
     bf16 = PlateRecognizer(CONFIG, bf16_features=True)
     assert bf16.bf16_features and not greedy.bf16_features
-    assert PlateRecognizer(CONFIG).bf16_features == cpu_has_bf16_matrix_units()
+    assert PlateRecognizer(CONFIG).bf16_features == cpu_has_bf16_hardware()
     fp32_lp, bf16_lp = greedy.plate_log_probs(crops), bf16.plate_log_probs(crops)
     assert bf16_lp.dtype == torch.float32 and bf16_lp.shape == fp32_lp.shape
     alphabet = greedy.config.plate_alphabet

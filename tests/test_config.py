@@ -24,10 +24,14 @@ def test_shipped_config_loads(tmp_path):
     assert (s.detector_dir / "model.json").exists()
     assert s.retry_rotations == (-20.0, -10.0, 10.0, 20.0)
     assert load_settings(write(tmp_path, "[reading]\nretry_rotations = []\n"), env={}).retry_rotations == ()
-    assert s.bf16_features is None  # "auto"
+    assert s.bf16_features is False  # fp32: bfloat16 can turn close reads
     (tmp_path / "off").mkdir()  # true/false of keys that also take "auto" (device_crops = false was refused)
     off = load_settings(write(tmp_path / "off", "[reading]\nbf16_features = false\ndevice_crops = false\n"), env={})
     assert (off.bf16_features, off.device_crops) == (False, False)
+    (tmp_path / "auto").mkdir()
+    assert load_settings(write(tmp_path / "auto", "[reading]\nbf16_features = \"auto\"\n"), env={}).bf16_features is None
+    (tmp_path / "bare").mkdir()  # a config without the key reads in fp32 as the shipped one does
+    assert load_settings(write(tmp_path / "bare", "[reading]\n"), env={}).bf16_features is False
 
 
 def test_env_overrides(tmp_path):

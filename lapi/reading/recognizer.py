@@ -103,12 +103,14 @@ class PlateRecognizer:
                  country_weights: Mapping[str, float] | None = None, bf16_features: bool | None = None) -> None:
         """``country_weights``: plate formats to decode into and their priors (None: greedy, no grammar);
         ``bf16_features``: run the convolutional feature extractor in bfloat16 (the LSTM and the
-        output layer stay fp32); None: on a CPU with bfloat16 matrix units (Intel AMX) only.
+        output layer stay fp32); None: on a CPU that computes in bfloat16 in hardware
+        (:func:`cpu_has_bf16_hardware`) only.
 
-        Why: the convolutions are three quarters of the network's cost; AMX runs them in bfloat16
-        about twice as fast.  On 256 real crops the greedy strings matched fp32 on 253; ``lapi eval``
-        gave the same figures on fr_dev, openalpr_eu and openalpr_br, one photo fewer of 222 on
-        openalpr_us (docs/benchmarks.md)."""
+        Why: the convolutions are three quarters of the network's cost; Intel AMX and AVX512-BF16
+        run them in bfloat16 about twice as fast.  The price is precision: on 256 real crops the
+        greedy strings matched fp32 on 253, and a photo whose read is close can turn (one of 213
+        fr_dev and openalpr_eu photos, docs/benchmarks.md), which is why the shipped configuration
+        keeps fp32."""
         self.config = RecognizerConfig.load(config_path)
         self.device = torch.device(device)
         num_class = len(self.config.characters) + 1  # CTC blank at index 0
@@ -122,7 +124,7 @@ class PlateRecognizer:
             # NHWC convolutions: a third less CPU for the feature extractor (oneDNN), tensor-core friendly on GPU
             self.model.FeatureExtraction.to(memory_format=torch.channels_last)
         self.bf16_features = self._packed and (bf16_features if bf16_features is not None
-                                               else self.device.type == "cpu" and cpu_has_bf16_matrix_units())
+                                               else self.device.type == "cpu" and cpu_has_bf16_hardware())
         self._build_alphabet_map()
         self.bank = None
         if country_weights is not None:
@@ -287,13 +289,18 @@ class PlateRecognizer:
         return out
 
 
-def cpu_has_bf16_matrix_units() -> bool:
-    """Whether this CPU multiplies bfloat16 matrices in hardware (Intel AMX), where bfloat16 pays."""
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x: absent means no
-    try:
-        return bool(probe()) if probe is not None else False
-    except RuntimeError:
-        return False
+def cpu_has_bf16_hardware() -> bool:
+    """Whether this CPU computes in bfloat16 in hardware (Intel AMX tiles, or the AVX512-BF16 dot
+    products of AMD Zen 4 and Intel Cooper Lake on), where bfloat16 convolutions run ~2x fp32; elsewhere
+    oneDNN emulates bfloat16 and it does not pay."""
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):  # private in torch 2.x: absent means no
+        probe = getattr(torch.cpu, name, None)
+        try:
+            if probe is not None and probe():
+                return True
+        except RuntimeError:
+            pass
+    return False
 
 
 def blank_frames(n: int, t_len: int, classes: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -7,8 +7,9 @@ then measures:
 * ingest: COPY rows/s (database time: id reservation, then ``writers`` connections streaming
   COPY batches at once, each committed, the rows' binary encoding by psycopg included; building
   the rows from the reads in Python is timed apart, and is per process), against the naive way on
-  the same server: one INSERT per read, each its own transaction, on a sample; and the service's whole bulk path (``Store.store_frames``: camera
-  lookup, watchlist matching, COPY) on a sample, per Python process;
+  the same server: one INSERT per read, each its own transaction, on a sample; and the service's
+  whole bulk path (``Store.store_frames``: camera lookup, watchlist matching, COPY) on a sample,
+  per Python process;
 * plate history: ``Store.sightings`` (what ``GET /v1/vehicles/{plate}/sightings`` runs) over a
   90-day window for plates drawn as investigators would meet them, p50/p99;
 * convoy query: ``GeoStore.convoy_data`` plus scoring for a frequent plate over 7 days;

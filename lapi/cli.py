@@ -88,10 +88,13 @@ def _with_countries(settings, spec: str):
 def cmd_eval(args: argparse.Namespace) -> None:
     from lapi.config import ConfigError, load_settings
     from lapi.evaluation import evaluate_manifest, format_table
+    from lapi.perturb import PERTURBATIONS
     from lapi.reading.pipeline import PlateReader
 
     if not args.manifest.exists():
         _die(f"manifest not found: {args.manifest}")
+    if args.perturb and args.perturb not in PERTURBATIONS:
+        _die(f"--perturb: unknown perturbation {args.perturb!r}; one of: {', '.join(PERTURBATIONS)}")
     try:
         settings = load_settings(args.config)
     except ConfigError as err:
@@ -109,8 +112,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
     if args.device_crops:
         settings = dataclasses.replace(settings, device_crops=True)
     reader = PlateReader.from_settings(settings)
+    perturbation = PERTURBATIONS[args.perturb] if args.perturb else None
+    if perturbation is not None:
+        print(f"# every photo perturbed: {perturbation.name} ({perturbation.what})", file=sys.stderr)
     result = evaluate_manifest(reader, args.manifest, args.limit, progress=not args.quiet, source_filter=args.source,
-                               misses=args.misses)
+                               misses=args.misses, perturbation=perturbation)
     print(format_table(result))
     if args.misses:
         print(f"# images not read exactly: {args.misses}", file=sys.stderr)
@@ -380,6 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", type=Path, help="override reading.detector_dir (a folder with model.json)")
     p.add_argument("--device-crops", action="store_true", help="cut plates on the device (reading.device_crops = "
                    "true), to compare with the OpenCV crops")
+    p.add_argument("--perturb", metavar="NAME", help="read every photo changed so, its box moved along "
+                   "(scale0.7, scale1.3, jpeg50, dark0.6, crop8, blur1: lapi/perturb.py): does a figure hold on "
+                   "photos a little unlike these?")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--config", type=Path)
     p.set_defaults(func=cmd_eval)

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 
 from lapi.boxes import Box, iou
+from lapi.perturb import Perturbation, perturb
 from lapi.plates import edit_distance
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead, PlateReader
@@ -109,9 +110,10 @@ def _truth_box(row: dict[str, str]) -> Box | None:
 
 def evaluate_manifest(reader: PlateReader, manifest: Path, limit: int | None = None,
                       progress: bool = True, source_filter: str | None = None,
-                      misses: Path | None = None) -> dict[str, Any]:
+                      misses: Path | None = None, perturbation: Perturbation | None = None) -> dict[str, Any]:
     """The figures of :func:`aggregate`; ``misses``: a CSV of every image not read exactly (file,
-    truth, best read, whether the plate was captured), to look at what fails."""
+    truth, best read, whether the plate was captured), to look at what fails; ``perturbation``:
+    every photo changed so (:mod:`lapi.perturb`), its ground-truth box moved along."""
     rows = load_manifest(manifest, None)
     if source_filter:
         rows = [r for r in rows if source_filter in r.get("source", "") or r["file"].startswith(source_filter)]
@@ -122,13 +124,16 @@ def evaluate_manifest(reader: PlateReader, manifest: Path, limit: int | None = N
     for i, row in enumerate(rows, 1):
         image = cv2.imread(str(manifest.parent / row["file"]))
         groups = {k: row.get(k, "") for k in GROUP_KEYS}
+        truth_box = _truth_box(row)
         if image is None:
-            scores.append(ImageScore(groups, _truth_box(row) is not None, False, False, False, 0.0, 0.0))
+            scores.append(ImageScore(groups, truth_box is not None, False, False, False, 0.0, 0.0))
         else:
+            if perturbation is not None:
+                image, truth_box = perturb(image, truth_box, perturbation)
             t0 = time.perf_counter()
             ((detections, reads),) = reader.detect_and_read([image])
             ms = (time.perf_counter() - t0) * 1000
-            scores.append(score_image(row["plate_norm"], _truth_box(row), detections, reads, ms, groups))
+            scores.append(score_image(row["plate_norm"], truth_box, detections, reads, ms, groups))
         step = max(1, len(rows) // 10)
         if progress and (interactive or i % step == 0 or i == len(rows)):
             done = sum(s.end_to_end for s in scores)

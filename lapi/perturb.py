@@ -21,7 +21,7 @@ class Perturbation:
     """One change of a photo, applied in this order: border crop, scale, gain, blur, JPEG."""
 
     name: str
-    what: str                     # one line for --help and reports
+    what: str                     # one line said when it is used
     border_crop: float = 0.0      # share of the width and of the height taken off, half each side, never into the plate box
     scale: float = 1.0
     gain: float = 1.0             # pixel values multiplied (below 1: a darker exposure)

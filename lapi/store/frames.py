@@ -55,7 +55,7 @@ class Frame:
 
     def __post_init__(self) -> None:
         # a time without offset would be stored in whatever zone the session has (and binary COPY refuses it)
-        if self.read_at.tzinfo is None or self.read_at.utcoffset() is None:
+        if self.read_at.utcoffset() is None:
             raise ValueError(f"a frame's read_at needs a UTC offset: {self.read_at.isoformat()}")
 
 

@@ -109,6 +109,8 @@ class Settings:
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
     # a frame with no read is looked at again turned by these angles (hand-held photos roll plates)
     retry_rotations: tuple[float, ...] = (-20.0, -10.0, 10.0, 20.0)
+    # ... and first at these other detector input sizes (the detector misses some plates at one scale)
+    retry_sizes: tuple[int, ...] = (480, 960)
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))
     cameras: tuple[Camera, ...] = field(default_factory=tuple)
@@ -129,7 +131,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
                 "batch_max_frames": int, "batch_max_wait_ms": (int, float), "device_crops": (bool, str),
                 "bf16_features": (bool, str),
-                "min_confidence": (int, float), "min_confidence_generic": (int, float), "retry_rotations": list},
+                "min_confidence": (int, float), "min_confidence_generic": (int, float), "retry_rotations": list,
+                "retry_sizes": list},
 }
 _TRACKER_KEYS: dict[str, type | tuple[type, ...]] = {
     "listen_host": str, "teltonika_enabled": bool, "teltonika_port": int, "osmand_enabled": bool,
@@ -194,6 +197,23 @@ def _retry_rotations(values: list) -> tuple[float, ...]:
             raise ConfigError(f"{key}: angle {value} is listed twice")
         angles.append(float(value))
     return tuple(angles)
+
+
+def _retry_sizes(values: list) -> tuple[int, ...]:
+    """reading.retry_sizes: at most 4 distinct detector input sizes, multiples of 32 within 256..1920."""
+    key = "reading.retry_sizes"
+    if len(values) > 4:
+        raise ConfigError(f"{key}: at most 4 sizes (each costs a detector pass on a frame with no read), got {len(values)}")
+    sizes: list[int] = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: sizes must be whole numbers of pixels, got {value!r}")
+        if not 256 <= value <= 1920 or value % 32:
+            raise ConfigError(f"{key}: each size must be a multiple of 32 within 256..1920 (the detector's stride), got {value}")
+        if value in sizes:
+            raise ConfigError(f"{key}: size {value} is listed twice")
+        sizes.append(value)
+    return tuple(sizes)
 
 
 def _range(key: str, value: int | float, lo: float, hi: float) -> None:
@@ -492,6 +512,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     _range("reading.min_confidence", min_confidence, 0.0, 1.0)
     _range("reading.min_confidence_generic", min_confidence_generic, 0.0, 1.0)
     retry_rotations = _retry_rotations(values.get("retry_rotations", list(Settings.retry_rotations)))
+    retry_sizes = _retry_sizes(values.get("retry_sizes", list(Settings.retry_sizes)))
     device = values.get("device", "cpu")
     if device != "cpu" and not device.startswith("cuda"):
         raise ConfigError(f"reading.device: must be 'cpu' or 'cuda[:N]', got {device!r}")
@@ -520,7 +541,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         device_crops=None if device_crops == "auto" else device_crops,
         bf16_features=None if bf16_features == "auto" else bf16_features,
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
-        retry_rotations=retry_rotations,
+        retry_rotations=retry_rotations, retry_sizes=retry_sizes,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values
         else dict(grammars.COUNTRY_PRIORS),
         cameras=parse_cameras(without_stream_keys(raw.get("cameras", []))),

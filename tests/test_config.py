@@ -23,6 +23,8 @@ def test_shipped_config_loads(tmp_path):
     assert len(s.cameras) >= 1 and s.cameras[0].lat is not None
     assert (s.detector_dir / "model.json").exists()
     assert s.retry_rotations == (-20.0, -10.0, 10.0, 20.0)
+    assert s.retry_sizes == (480, 960)
+    assert load_settings(write(tmp_path, "[reading]\nretry_sizes = []\n"), env={}).retry_sizes == ()
     assert load_settings(write(tmp_path, "[reading]\nretry_rotations = []\n"), env={}).retry_rotations == ()
     assert s.bf16_features is False  # fp32: bfloat16 can turn close reads
     (tmp_path / "off").mkdir()  # true/false of keys that also take "auto" (device_crops = false was refused)
@@ -72,6 +74,13 @@ def test_env_overrides(tmp_path):
     ('[reading]\nretry_rotations = ["20"]\n', "reading.retry_rotations"),
     ("[reading]\nretry_rotations = [10, 10.0]\n", "reading.retry_rotations"),
     ("[reading]\nretry_rotations = [1, 2, 3, 4, 5, 6, 7, 8, 9]\n", "reading.retry_rotations"),
+    ("[reading]\nretry_sizes = 960\n", "reading.retry_sizes"),
+    ("[reading]\nretry_sizes = [1000]\n", "reading.retry_sizes"),
+    ("[reading]\nretry_sizes = [128]\n", "reading.retry_sizes"),
+    ("[reading]\nretry_sizes = [960.0]\n", "reading.retry_sizes"),
+    ("[reading]\nretry_sizes = [true]\n", "reading.retry_sizes"),
+    ("[reading]\nretry_sizes = [480, 480]\n", "reading.retry_sizes"),
+    ("[reading]\nretry_sizes = [320, 480, 800, 960, 1280]\n", "reading.retry_sizes"),
     ("[server\n", "config file"),
 ])
 def test_bad_config_names_the_key(tmp_path, text, key):

@@ -1,4 +1,4 @@
-"""Frames turned for a second look (lapi/reading/turn.py) and the reader's retry of rolled plates."""
+"""Frames turned for a second look (lapi/reading/turn.py) and the reader's retries of frames with no read: turned, resized."""
 
 import asyncio
 import copy
@@ -109,3 +109,30 @@ async def test_video_frames_skip_the_turned_retry_in_a_shared_batch(reader):
             await batcher.stop()
     assert photo.batch_size == video.batch_size == 2
     assert [r.plate_norm for r in photo.reads] == ["4821TX62"] and video.reads == []
+
+
+def _small_plate_frame() -> np.ndarray:
+    """The 4821 TX 62 fixture shrunk to 40 % in a grey 1920 x 1080 frame."""
+    small = cv2.resize(cv2.imread(str(FIXTURES / "frame_4821TX62.jpg")), None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+    canvas = np.full((1080, 1920, 3), 128, np.uint8)
+    canvas[540:540 + small.shape[0], 640:640 + small.shape[1]] = small
+    return canvas
+
+
+def test_a_frame_missed_at_the_detector_size_is_read_at_a_retry_size(reader):
+    """A first pass that sees the frame too small to find the plate (input 64 px), then a retry at 960 px."""
+    blind = copy.copy(reader.detector)
+    blind.imgsz = 64
+    first_pass_blind = copy.copy(reader)
+    first_pass_blind.detector, first_pass_blind.retry_rotations = blind, ()
+    frame = _small_plate_frame()
+    first_pass_blind.retry_sizes = ()
+    assert first_pass_blind.read_frames([frame]) == [[]]
+
+    first_pass_blind.retry_sizes = (960,)
+    ((detections, reads),) = first_pass_blind.detect_and_read([frame])
+    assert [r.plate_norm for r in reads] == ["4821TX62"]
+    assert reads[0].box in detections
+    assert 640 <= reads[0].box.x and 540 <= reads[0].box.y  # where the plate was pasted, in frame pixels
+    # a frame whose retries are turned off (video frames) gets no second look at another size either
+    assert first_pass_blind.detect_and_read([frame], turned_retry=[False]) == [([], [])]

@@ -82,8 +82,9 @@ class ReadBatcher:
     async def read(self, frame: np.ndarray, turned_retry: bool = True) -> BatchResult:
         """The frame's reads, once the batch it joined is read.
 
-        ``turned_retry``: whether a frame without a read is looked at again turned
-        (``PlateReader.retry_rotations``); video sources say no, most of their frames show no plate.
+        ``turned_retry``: whether a frame without a read is looked at again turned and resized
+        (``PlateReader.retry_rotations``, ``retry_sizes``); video sources say no, most of their
+        frames show no plate.
         """
         if self._task is None or self._task.done():
             raise ConnectionError("the read batcher is not running")

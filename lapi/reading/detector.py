@@ -48,8 +48,9 @@ class PlateDetector:
         self.iou = float(config.get("iou", 0.5))
         self.device = device
 
-    def detect(self, frames: list[np.ndarray]) -> list[list[Detection]]:
-        """Boxes per frame (BGR arrays), best first."""
+    def detect(self, frames: list[np.ndarray], imgsz: int | None = None) -> list[list[Detection]]:
+        """Boxes per frame (BGR arrays), best first; ``imgsz``: the network's input size for this call
+        (default: the model's, from ``model.json``)."""
         if not frames:
             return []
         # one call per frame size: ultralytics letterboxes a batch of mixed sizes to a full square
@@ -61,7 +62,7 @@ class PlateDetector:
         results: list = [None] * len(frames)
         threads = torch.get_num_threads()
         for idx in by_shape.values():
-            predicted = self.model.predict([frames[i] for i in idx], imgsz=self.imgsz, conf=self.conf, iou=self.iou,
+            predicted = self.model.predict([frames[i] for i in idx], imgsz=imgsz or self.imgsz, conf=self.conf, iou=self.iou,
                                            device=self.device, verbose=False)
             keep_threads(threads)
             for i, result in zip(idx, predicted):

@@ -136,9 +136,10 @@ class PlateReader:
                  min_confidence: float = 0.0, min_confidence_generic: float = 0.0,
                  device_crops: bool | None = None, retry_rotations: tuple[float, ...] = (),
                  widen_fragments: bool = True, bf16_features: bool | None = None,
-                 recheck_doubtful: bool = True) -> None:
+                 recheck_doubtful: bool = True, retry_sizes: tuple[int, ...] = ()) -> None:
         """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only);
         ``retry_rotations``: angles (degrees) at which a frame with no read is looked at again;
+        ``retry_sizes``: detector input sizes at which it is also looked at again;
         ``widen_fragments``: re-read short boxes whose read fits no format at a plate's width;
         ``recheck_doubtful``: re-read plates with a doubtful character from other cuts of their box;
         ``bf16_features``: see :class:`PlateRecognizer`."""
@@ -150,6 +151,7 @@ class PlateReader:
         self.min_confidence = min_confidence
         self.min_confidence_generic = min_confidence_generic
         self.retry_rotations = tuple(retry_rotations)
+        self.retry_sizes = tuple(retry_sizes)
         self.widen_fragments = widen_fragments
         # only a fragment that would be reported by itself is looked at again: boxes on lettering and
         # grilles read as unformatted junk, and widening them all cost ~100 ms a US photo for no read
@@ -160,7 +162,8 @@ class PlateReader:
     def from_settings(cls, settings: Settings) -> "PlateReader":
         return cls(settings.detector_dir, settings.recognizer_config, settings.device, settings.max_plates_per_frame,
                    settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic,
-                   settings.device_crops, settings.retry_rotations, bf16_features=settings.bf16_features)
+                   settings.device_crops, settings.retry_rotations, bf16_features=settings.bf16_features,
+                   retry_sizes=settings.retry_sizes)
 
     def keeps(self, recognition: Recognition) -> bool:
         """Whether a recognition is reported: a plausible plate string, confident enough for its kind.
@@ -185,20 +188,36 @@ class PlateReader:
                         ) -> list[tuple[list[Detection], list[PlateRead]]]:
         """Per frame, every detection and the reads kept from them (evaluation needs both).
 
-        A frame where nothing is read is looked at again turned by each of ``retry_rotations``: a
-        plate photographed by hand is often rolled by 10-25 degrees, and the detector, trained on
-        level plates, misses its squarish box.  Only frames without a read pay for the retry, and
-        only those whose ``turned_retry`` flag is set (default: all).
+        A frame where nothing is read is looked at again, turned by each of ``retry_rotations`` and
+        at each detector input size of ``retry_sizes``, and the best read of each place in all these
+        looks is kept.  A plate photographed by hand is often rolled by 10-25 degrees, and the
+        detector, trained on level plates, misses its squarish box; and the detector's boxes move
+        with the scale it sees a plate at, so a plate it misses at one size (a farther or smaller
+        camera, a tighter framing) it often finds at another.  Only frames without a read pay for
+        the retries, and only those whose ``turned_retry`` flag is set (default: all).
         """
         detections = self.detector.detect(frames)
         reads = self._read(frames, detections)
         allowed = [True] * len(frames) if turned_retry is None else list(turned_retry)
-        misses = [i for i, frame_reads in enumerate(reads) if not frame_reads and allowed[i]] if self.retry_rotations else []
-        if misses:
-            for i, (extra_dets, extra_reads) in zip(misses, self._read_turned([frames[i] for i in misses])):
-                detections[i] = detections[i] + extra_dets
-                reads[i] = extra_reads
+        misses = [i for i, frame_reads in enumerate(reads) if not frame_reads and allowed[i]]
+        retries = [retry for retry, wanted in ((self._read_turned, self.retry_rotations),
+                                               (self._read_resized, self.retry_sizes)) if wanted]
+        if misses and retries:
+            looks = [retry([frames[i] for i in misses]) for retry in retries]
+            for k, i in enumerate(misses):
+                detections[i] = detections[i] + [d for look in looks for d in look[k][0]]
+                reads[i] = best_per_place(r for look in looks for r in look[k][1])
         return list(zip(detections, reads))
+
+    def _read_resized(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
+        """Each frame detected and read at every size of ``retry_sizes``, every read kept."""
+        out: list[tuple[list[Detection], list[PlateRead]]] = [([], []) for _ in frames]
+        for size in self.retry_sizes:
+            dets = self.detector.detect(frames, imgsz=size)
+            for (all_dets, all_reads), frame_dets, frame_reads in zip(out, dets, self._read(frames, dets)):
+                all_dets.extend(frame_dets)
+                all_reads.extend(frame_reads)
+        return out
 
     def _read_turned(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:
         """Each frame read at every retry angle; boxes mapped back to the frame, best read per place kept."""

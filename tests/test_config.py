@@ -24,7 +24,8 @@ def test_shipped_config_loads(tmp_path):
     assert (s.detector_dir / "model.json").exists()
     assert s.retry_rotations == (-20.0, -10.0, 10.0, 20.0)
     assert s.retry_sizes == (480, 960)
-    assert load_settings(write(tmp_path, "[reading]\nretry_sizes = []\n"), env={}).retry_sizes == ()
+    (tmp_path / "sizes").mkdir()
+    assert load_settings(write(tmp_path / "sizes", "[reading]\nretry_sizes = []\n"), env={}).retry_sizes == ()
     assert load_settings(write(tmp_path, "[reading]\nretry_rotations = []\n"), env={}).retry_rotations == ()
     assert s.bf16_features is False  # fp32: bfloat16 can turn close reads
     (tmp_path / "off").mkdir()  # true/false of keys that also take "auto" (device_crops = false was refused)

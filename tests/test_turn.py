@@ -93,7 +93,7 @@ def test_a_rolled_plate_is_read_on_the_retry(reader, angle):
 
     # the retry is what finds it: the level pass alone reads nothing on this frame
     level_only = copy.copy(reader)
-    level_only.retry_rotations = ()
+    level_only.retry_rotations, level_only.retry_sizes = (), ()
     assert level_only.read_frames([rolled]) == [[]]
 
 

@@ -309,7 +309,7 @@ class VideoSources:
     def _processor(self, camera_id: str) -> Process:
         async def process(frame: np.ndarray, captured_at: datetime) -> None:
             # a fixed camera's stream is mostly frames without a plate: no turned second look
-            reads = (await self.batcher.read(frame, turned_retry=False)).reads
+            reads = (await self.batcher.read(frame, second_look=False)).reads
             if self.recorder.tracks(camera_id):
                 await self.recorder.submit(camera_id, captured_at, reads)
             elif reads:

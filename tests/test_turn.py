@@ -97,14 +97,14 @@ def test_a_rolled_plate_is_read_on_the_retry(reader, angle):
     assert level_only.read_frames([rolled]) == [[]]
 
 
-async def test_video_frames_skip_the_turned_retry_in_a_shared_batch(reader):
+async def test_video_frames_skip_the_second_look_in_a_shared_batch(reader):
     """Pushed photos and video frames share batches; only the photos pay for a second look."""
     _, rolled, _ = _rolled_fixture(25.0)
     with ThreadPoolExecutor(max_workers=1) as pool:
         batcher = ReadBatcher(reader, pool, max_frames=4, max_wait_ms=500)
         batcher.start()
         try:
-            photo, video = await asyncio.gather(batcher.read(rolled), batcher.read(rolled, turned_retry=False))
+            photo, video = await asyncio.gather(batcher.read(rolled), batcher.read(rolled, second_look=False))
         finally:
             await batcher.stop()
     assert photo.batch_size == video.batch_size == 2
@@ -135,4 +135,4 @@ def test_a_frame_missed_at_the_detector_size_is_read_at_a_retry_size(reader):
     assert reads[0].box in detections
     assert 640 <= reads[0].box.x and 540 <= reads[0].box.y  # where the plate was pasted, in frame pixels
     # a frame whose retries are turned off (video frames) gets no second look at another size either
-    assert first_pass_blind.detect_and_read([frame], turned_retry=[False]) == [([], [])]
+    assert first_pass_blind.detect_and_read([frame], second_look=[False]) == [([], [])]

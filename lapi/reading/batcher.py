@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class FrameReader(Protocol):
-    def read_frames(self, frames: list[np.ndarray], turned_retry: list[bool] | None = None) -> list[list]: ...
+    def read_frames(self, frames: list[np.ndarray], second_look: list[bool] | None = None) -> list[list]: ...
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class _Pending:
     frame: np.ndarray
     queued_at: float
     done: asyncio.Future
-    turned_retry: bool = True
+    second_look: bool = True
 
 
 class ReadBatcher:
@@ -79,16 +79,16 @@ class ReadBatcher:
             if not pending.done.done():
                 pending.done.set_exception(ConnectionError("reader stopped before this frame was read"))
 
-    async def read(self, frame: np.ndarray, turned_retry: bool = True) -> BatchResult:
+    async def read(self, frame: np.ndarray, second_look: bool = True) -> BatchResult:
         """The frame's reads, once the batch it joined is read.
 
-        ``turned_retry``: whether a frame without a read is looked at again turned and resized
+        ``second_look``: whether a frame without a read is looked at again turned and resized
         (``PlateReader.retry_rotations``, ``retry_sizes``); video sources say no, most of their
         frames show no plate.
         """
         if self._task is None or self._task.done():
             raise ConnectionError("the read batcher is not running")
-        pending = _Pending(frame, time.perf_counter(), asyncio.get_running_loop().create_future(), turned_retry)
+        pending = _Pending(frame, time.perf_counter(), asyncio.get_running_loop().create_future(), second_look)
         self._queue.put_nowait(pending)
         return await pending.done
 
@@ -129,7 +129,7 @@ class ReadBatcher:
             loop = asyncio.get_running_loop()
             try:
                 results = await loop.run_in_executor(self.executor, self.reader.read_frames, [p.frame for p in batch],
-                                                     [p.turned_retry for p in batch])
+                                                     [p.second_look for p in batch])
             except Exception as err:  # noqa: BLE001
                 if len(batch) == 1:
                     log.warning("reading a frame failed: %s", err)
@@ -140,7 +140,7 @@ class ReadBatcher:
                 for p in batch:
                     try:
                         _answer(p, (await loop.run_in_executor(self.executor, self.reader.read_frames, [p.frame],
-                                                               [p.turned_retry]))[0], 1)
+                                                               [p.second_look]))[0], 1)
                     except Exception as one:  # noqa: BLE001 - this frame's caller gets its own error
                         _answer(p, one)
                 return

@@ -180,11 +180,11 @@ class PlateReader:
         floor = self.min_confidence_generic if generic else self.min_confidence
         return recognition.confidence >= floor
 
-    def read_frames(self, frames: list[np.ndarray], turned_retry: Sequence[bool] | None = None) -> list[list[PlateRead]]:
+    def read_frames(self, frames: list[np.ndarray], second_look: Sequence[bool] | None = None) -> list[list[PlateRead]]:
         """Reads for each frame; fragments that cannot be a plate are dropped."""
-        return [reads for _, reads in self.detect_and_read(frames, turned_retry)]
+        return [reads for _, reads in self.detect_and_read(frames, second_look)]
 
-    def detect_and_read(self, frames: list[np.ndarray], turned_retry: Sequence[bool] | None = None,
+    def detect_and_read(self, frames: list[np.ndarray], second_look: Sequence[bool] | None = None,
                         ) -> list[tuple[list[Detection], list[PlateRead]]]:
         """Per frame, every detection and the reads kept from them (evaluation needs both).
 
@@ -194,11 +194,11 @@ class PlateReader:
         detector, trained on level plates, misses its squarish box; and the detector's boxes move
         with the scale it sees a plate at, so a plate it misses at one size (a farther or smaller
         camera, a tighter framing) it often finds at another.  Only frames without a read pay for
-        the retries, and only those whose ``turned_retry`` flag is set (default: all).
+        the retries, and only those whose ``second_look`` flag is set (default: all).
         """
         detections = self.detector.detect(frames)
         reads = self._read(frames, detections)
-        allowed = [True] * len(frames) if turned_retry is None else list(turned_retry)
+        allowed = [True] * len(frames) if second_look is None else list(second_look)
         misses = [i for i, frame_reads in enumerate(reads) if not frame_reads and allowed[i]]
         retries = [retry for retry, wanted in ((self._read_turned, self.retry_rotations),
                                                (self._read_resized, self.retry_sizes)) if wanted]

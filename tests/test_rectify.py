@@ -98,3 +98,27 @@ def test_two_line_plate_splits_between_its_lines_and_one_line_does_not():
     assert 0.3 < top.shape[0] / two.shape[0] < 0.7 and 0.3 < bottom.shape[0] / two.shape[0] < 0.7
     one = synth.render_plate("AB-123-CD", synth.STYLES["fr_siv"], 60, rng)
     assert split_two_lines(one) is None
+
+
+def test_lettering_under_a_plate_in_a_squarish_box_is_not_joined_as_a_second_line():
+    """A box squarish enough to hold a two-line plate, around a one-line plate and a dealer's name
+    just under it: the two text rows together are too wide to be a two-line plate (the recogniser
+    would read them as one line, squeezed), so only the plate's row is kept."""
+    from lapi import synth_ocr
+    from lapi.reading.rectify import TWO_LINE_MAX_ASPECT, text_rows
+
+    plate = synth.render_plate("DH-605-TQ", synth.STYLES["fr_siv"], 40, random.Random(3))
+    h, w = plate.shape[:2]
+    crop = np.full((120, w + 20, 3), 235, np.uint8)
+    crop[30:30 + h, 10:10 + w] = plate
+    cv2.putText(crop, "SCHMITZ", (12, 30 + h + 22), cv2.FONT_HERSHEY_DUPLEX, 1.1, (20, 20, 20), 3)
+    assert crop.shape[1] / crop.shape[0] < TWO_LINE_MAX_ASPECT
+    top, bottom = text_rows(crop)
+    assert top <= 30 + 0.2 * h and bottom >= 30 + 0.8 * h  # the plate's characters are kept
+    assert bottom <= 30 + h + 4  # the name under it is not
+
+    # a real two-line plate keeps both its lines
+    two = synth_ocr.render_training_crop("AB123CD", "FR", (2, 3, 2), "-", random.Random(5), two_line_split=5,
+                                         style="fr_siv")
+    top, bottom = text_rows(two)
+    assert (bottom - top) / two.shape[0] > 0.6

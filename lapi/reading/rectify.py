@@ -113,14 +113,20 @@ def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[in
     if middle:
         top, bottom = middle[0]
     height = bottom - top
+    margin = int(round(height * pad))
     # a second text line of similar height close by (two-line plates) belongs to the text too, in a
     # crop squarish enough to hold a two-line plate; in a wide one it is lettering on the car
-    two_line_shaped = crop.shape[1] / h < TWO_LINE_MAX_ASPECT
-    for r_top, r_bottom in runs if two_line_shaped else []:
+    block_top, block_bottom = top, bottom
+    for r_top, r_bottom in runs if crop.shape[1] / h < TWO_LINE_MAX_ASPECT else []:
         gap = r_top - bottom if r_top >= bottom else top - r_bottom
         if 0 <= gap <= 0.6 * height and r_bottom - r_top >= 0.5 * height:
-            top, bottom = min(top, r_top), max(bottom, r_bottom)
-    margin = int(round(height * pad))
+            block_top, block_bottom = min(block_top, r_top), max(block_bottom, r_bottom)
+    # ... and only when the two lines together are still shaped like a two-line plate, which the
+    # recogniser reads line by line (split_two_lines): a wider block would be read as one line of
+    # two rows of text squeezed together (a plate and the dealer's lettering under it)
+    block_top, block_bottom = max(0, block_top - margin), min(h, block_bottom + margin)
+    if crop.shape[1] / max(1, block_bottom - block_top) < TWO_LINE_MAX_ASPECT:
+        return block_top, block_bottom
     return max(0, top - margin), min(h, bottom + margin)
 
 

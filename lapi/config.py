@@ -109,7 +109,7 @@ class Settings:
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
     # a frame with no read is looked at again turned by these angles (hand-held photos roll plates)
     retry_rotations: tuple[float, ...] = (-20.0, -10.0, 10.0, 20.0)
-    # ... and first at these other detector input sizes (the detector misses some plates at one scale)
+    # ... and at these other detector input sizes (the detector misses some plates at one scale)
     retry_sizes: tuple[int, ...] = (480, 960)
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar
     country_weights: dict[str, float] = field(default_factory=lambda: dict(grammars.COUNTRY_PRIORS))

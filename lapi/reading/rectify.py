@@ -118,7 +118,7 @@ def text_rows(crop: np.ndarray, keep: float = 0.3, pad: float = 0.3) -> tuple[in
     # crop squarish enough to hold a two-line plate; in a wide one it is lettering on the car
     block_top, block_bottom = top, bottom
     for r_top, r_bottom in runs if crop.shape[1] / h < TWO_LINE_MAX_ASPECT else []:
-        gap = r_top - bottom if r_top >= bottom else top - r_bottom
+        gap = r_top - block_bottom if r_top >= block_bottom else block_top - r_bottom
         if 0 <= gap <= 0.6 * height and r_bottom - r_top >= 0.5 * height:
             block_top, block_bottom = min(block_top, r_top), max(block_bottom, r_bottom)
     # ... and only when the two lines together are still shaped like a two-line plate, which the

@@ -13,7 +13,7 @@ import pytest
 from lapi.cameras import Camera
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
-from lapi.store.bulk import COPY_MIN_READS, READ_TYPES, frame_rows
+from lapi.store.bulk import COPY_MIN_READS, READ_TYPES, Float4ArrayDumper, frame_rows
 from lapi.store.db import FrameSeen
 from lapi.store.frames import Frame
 from lapi.watchlists import parse_entry
@@ -45,6 +45,22 @@ def test_frame_rows_one_row_per_read_with_its_id_in_the_binary_types_order():
     assert first[8] == [0.9, 0.5, 0.25, 1.0, 1.0, 1.0, 1.0]  # a list: psycopg dumps arrays from lists
     assert first[9:13] == (10, 20, 120, 30) and first[14] == b"\xff\xd8jpeg" and first[15:] == (50.5, None, 90.0)
     assert second[0] == 8 and second[5] is None and second[6] is None and second[14] is None
+
+
+@pytest.mark.parametrize("values", [[], [0.5], [0.9123, 0.99, 0.87, 0.95, 0.99, 0.97, 0.93], [1.0, float("nan"), 1e-9, -0.0]])
+def test_the_confidences_dumper_writes_the_bytes_of_psycopgs_own_float4_array_dumper(values):
+    from psycopg import adapt, pq
+
+    oid = psycopg.postgres.types["float4"].array_oid
+    stock = adapt.Transformer(adapt.AdaptersMap(psycopg.adapters))
+    stock.set_dumper_types([oid], pq.Format.BINARY)
+    expected = bytes(stock.dump_sequence([values], [pq.Format.BINARY])[0])
+    assert bytes(Float4ArrayDumper(list).dump(values)) == expected
+
+
+def test_the_confidences_dumper_names_a_value_that_is_not_a_number():
+    with pytest.raises(psycopg.DataError, match="float4"):
+        Float4ArrayDumper(list).dump([0.5, "x"])
 
 
 async def test_a_frame_without_utc_offset_is_refused():

@@ -45,6 +45,14 @@ def test_0008_renders_one_form_per_engine():
     assert "create_hypertable('plate_reads', by_range('read_at', INTERVAL '1 day'))" in render_migration(first, True)
 
 
+def test_0009_byte_order_keys_on_plain_postgresql_only():
+    sql = migration(9)
+    plain, ts = render_migration(sql, False), render_migration(sql, True)
+    assert 'ALTER COLUMN plate_norm TYPE text COLLATE "C"' in plain and 'ALTER TABLE cameras ALTER COLUMN id' in plain
+    # TimescaleDB cannot change a column of a compressed hypertable or of the continuous aggregate
+    assert "ALTER" not in "".join(line for line in ts.splitlines() if not line.startswith("--"))
+
+
 def test_sections_switch_and_come_back():
     sql = "A;\n-- [plain]\nB;\n-- [timescale]\nC;\n-- [both]\nD;\n"
     assert engine_sections(sql, False) == "A;\nB;\nD;\n"
@@ -74,6 +82,27 @@ async def test_plain_path_has_brin_on_time_and_no_camera_trigger(store):
         assert (await cur.fetchone())[0] == 1  # the day partition got its BRIN
         cur = await conn.execute("SELECT count(*) FROM pg_constraint WHERE conname = 'plate_reads_camera_id_fkey'")
         assert (await cur.fetchone())[0] == 0
+
+
+async def test_plain_path_compares_plates_and_cameras_byte_by_byte_in_every_day_partition(store):
+    await store.store_reads("cam-1", NOW, [read("AB123CD")])
+    async with store.pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT c.relname, a.attname, co.collname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+            " JOIN pg_collation co ON co.oid = a.attcollation"
+            " WHERE (c.relname = 'plate_reads' OR c.relname LIKE 'plate_reads_p%%') AND c.relkind IN ('r', 'p')"
+            " AND a.attname IN ('plate_norm', 'camera_id', 'plate_text')")
+        found = await cur.fetchall()
+        assert {rel for rel, _, _ in found} >= {"plate_reads"} and len({rel for rel, _, _ in found}) >= 2
+        assert {(col, coll) for _, col, coll in found} == {("plate_norm", "C"), ("camera_id", "C"),
+                                                          ("plate_text", "default")}
+        # the day partition's plate index orders by bytes too, and a history still finds the read
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_collation co ON co.oid = i.indcollation[0]"
+            " WHERE c.relname LIKE 'plate_reads_p%%' AND co.collname = 'C'")
+        assert (await cur.fetchone())[0] == 2  # plate + time, camera + time
+    assert [s["plate_norm"] for s in await store.sightings("AB123CD", NOW - timedelta(days=1), NOW + timedelta(days=1))] == ["AB123CD"]
 
 
 async def _direct_counts(store, start, end) -> list[dict]:

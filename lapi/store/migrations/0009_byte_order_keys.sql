@@ -1,7 +1,7 @@
 -- LAPI schema, version 9: plates, camera ids and beacon ids compared byte by byte (COLLATE "C").
 --
 -- Why: every read puts its plate and its camera into B-tree indexes (plate + time, camera + time),
--- every ping its beacon, and each insertion compares its key with a score of others.  Under the
+-- every ping its beacon, and each insertion compares its key with a few dozen others.  Under the
 -- database's linguistic collation (C.UTF-8, fr_FR.UTF-8, an ICU locale) each comparison copies both
 -- strings and calls strcoll; under "C" it is one memcmp.  These columns hold only A-Z0-9 plates and
 -- ASCII identifiers, whose byte order is their natural order: equality is unchanged and so is
@@ -12,9 +12,9 @@
 -- Every column compared with another of the list in SQL changes with it (a join of a "C" column
 -- with a column of the default collation would have no collation to compare in).  Watchlist
 -- entries keep theirs: they hold patterns ("AB*"), are matched in Python (lapi/matching.py), and a
--- generated column reads them.  The indexes on these
--- columns are rebuilt, no row is rewritten: on a large existing database this takes minutes and
--- holds the tables' locks meanwhile; run it in a maintenance window.
+-- generated column reads them.  The indexes on these columns are rebuilt, no row is rewritten: on
+-- a large existing database this takes minutes and holds the tables' locks meanwhile; run it in a
+-- maintenance window.
 --
 -- Plain PostgreSQL only.  On TimescaleDB a column used by the continuous aggregate (camera_id) or
 -- of a hypertable with compression enabled cannot change type; create that database with

@@ -12,9 +12,9 @@
 -- Every column compared with another of the list in SQL changes with it (a join of a "C" column
 -- with a column of the default collation would have no collation to compare in).  Watchlist
 -- entries keep theirs: they hold patterns ("AB*"), are matched in Python (lapi/matching.py), and a
--- generated column reads them.  The indexes on these columns are rebuilt, no row is rewritten: on
--- a large existing database this takes minutes and holds the tables' locks meanwhile; run it in a
--- maintenance window.
+-- generated column reads them.  The indexes on these columns are rebuilt in every partition, no
+-- row is rewritten; on a large existing database that holds the tables' locks for as long as the
+-- rebuild takes: run it in a maintenance window.
 --
 -- Plain PostgreSQL only.  On TimescaleDB a column used by the continuous aggregate (camera_id) or
 -- of a hypertable with compression enabled cannot change type; create that database with

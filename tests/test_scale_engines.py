@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import aiohttp
+import psycopg
 import pytest
 
 from lapi.reading.detector import Detection
@@ -102,7 +103,49 @@ async def test_plain_path_compares_plates_and_cameras_byte_by_byte_in_every_day_
             " JOIN pg_collation co ON co.oid = i.indcollation[0]"
             " WHERE c.relname LIKE 'plate_reads_p%%' AND co.collname = 'C'")
         assert (await cur.fetchone())[0] == 2  # plate + time, camera + time
-    assert [s["plate_norm"] for s in await store.sightings("AB123CD", NOW - timedelta(days=1), NOW + timedelta(days=1))] == ["AB123CD"]
+    found = await store.sightings("AB123CD", NOW - timedelta(days=1), NOW + timedelta(days=1))
+    assert [s["plate_norm"] for s in found] == ["AB123CD"]
+
+
+async def test_0009_upgrades_a_version_8_database_that_holds_reads_and_fitted_beacons(database_url, monkeypatch):
+    """A database made before migration 0009 (the real migrations 1-8, as an older release ran them)
+    keeps its reads and its beacon fittings, and its day partitions and their indexes turn to "C"."""
+    from lapi.cameras import Camera
+    from lapi.store import migrations
+    from lapi.store.db import Store
+
+    shipped = migrations.load_migrations()
+    monkeypatch.setattr(migrations, "load_migrations", lambda: [m for m in shipped if m.version < 9])
+    old = Store(database_url, max_size=2)
+    await old.open()
+    await old.upsert_camera(Camera(id="cam-1", name="", lat=50.95, lon=1.85, heading=90.0, road="A16"))
+    await old.store_reads("cam-1", NOW, [read("AB123CD"), read("GV073KP")])
+    async with old.pool.connection() as conn:
+        await conn.execute("INSERT INTO beacons (id) VALUES ('bcn-1')")
+        await conn.execute("INSERT INTO beacon_fittings (beacon_id, plate_norm, plate_text, fitted_from)"
+                           " VALUES ('bcn-1', 'AB123CD', 'AB-123-CD', %s)", (NOW - timedelta(days=1),))
+    await old.close()
+    monkeypatch.undo()
+
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        assert await migrations.migrate(conn) == [9]
+        cur = await conn.execute(
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_collation co ON co.oid = i.indcollation[0]"
+            " WHERE c.relname LIKE 'plate_reads_p%%' AND co.collname = 'C'")
+        assert (await cur.fetchone())[0] == 2
+        cur = await conn.execute("SELECT b.id, f.plate_norm FROM beacons b"
+                                 " JOIN beacon_fittings f ON f.beacon_id = b.id")
+        assert await cur.fetchall() == [("bcn-1", "AB123CD")]
+    store = Store(database_url, max_size=2)
+    await store.open()
+    try:
+        window = (NOW - timedelta(days=1), NOW + timedelta(days=1))
+        assert [s["plate_norm"] for s in await store.sightings("GV073KP", *window)] == ["GV073KP"]
+        await store.store_reads("cam-1", NOW + timedelta(seconds=1), [read("GV073KP")])
+        assert len(await store.sightings("GV073KP", *window)) == 2
+    finally:
+        await store.close()
 
 
 async def _direct_counts(store, start, end) -> list[dict]:

@@ -47,7 +47,8 @@ def test_frame_rows_one_row_per_read_with_its_id_in_the_binary_types_order():
     assert second[0] == 8 and second[5] is None and second[6] is None and second[14] is None
 
 
-@pytest.mark.parametrize("values", [[], [0.5], [0.9123, 0.99, 0.87, 0.95, 0.99, 0.97, 0.93], [1.0, float("nan"), 1e-9, -0.0]])
+@pytest.mark.parametrize("values", [[], [0.5], [0.9123, 0.99, 0.87, 0.95, 0.99, 0.97, 0.93],
+                                    [1.0, float("nan"), 1e-9, -0.0]])
 def test_the_confidences_dumper_writes_the_bytes_of_psycopgs_own_float4_array_dumper(values):
     from psycopg import adapt, pq
 

@@ -311,6 +311,11 @@ async def test_fittings_and_vehicle_track(beacons):
             assert r.status == 404
     status, listing = await get_json(f"{svc.url}/v1/fittings", params={"plate": "ab 123 cd"})
     assert [f["id"] for f in listing["fittings"]] == [fitting["id"]]
+    async with aiohttp.ClientSession(headers=AUTH) as http:  # a filter that can name nothing is refused, saying which
+        for params, name in (({"beacon_id": "R\x00x"}, "beacon_id"), ({"beacon_id": "-x"}, "beacon_id"),
+                             ({"plate": "A"}, "plate"), ({"plate": "\x00"}, "plate")):
+            async with http.get(f"{svc.url}/v1/fittings", params=params) as r:
+                assert r.status == 400 and name in (await r.json())["error"]["message"], params
     status, b = await get_json(f"{svc.url}/v1/beacons/{IMEI_A}")
     assert len(b["fittings"]) == 2 and b["fitting_id"] is None  # no fitting active now
 

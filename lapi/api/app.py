@@ -394,6 +394,10 @@ async def add_fitting(request: web.Request) -> web.Response:
 async def list_fittings(request: web.Request) -> web.Response:
     beacon_id = request.query.get("beacon_id") or None
     plate = request.query.get("plate") or None
+    if beacon_id is not None and not valid_beacon_id(beacon_id):
+        raise web.HTTPBadRequest(text=f"beacon_id: {BEACON_ID_RULE}")
+    if plate is not None and not 2 <= len(normalise_plate(plate)) <= 10:
+        raise web.HTTPBadRequest(text="plate: 2-10 letters/digits (separators ignored)")
     rows = await request.app[BEACONS].list_fittings(beacon_id, plate)
     counted(request, len(rows))
     return web.json_response({"fittings": rows}, dumps=dumps)

@@ -227,7 +227,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 body={"application/json": {"schema": {"$ref": "#/components/schemas/FittingIn"}}},
                 errors=("400", "409", "415"))},
             "/v1/fittings": {"get": _op("List fittings", params=[_q("beacon_id", "only this beacon"),
-                                                                 _q("plate", "only this vehicle")], errors=())},
+                                                                 _q("plate", "only this vehicle")])},
             "/v1/fittings/{fitting_id}/end": {"post": _op(
                 "End a fitting (beacon removed) at ``at`` (default now)", params=[_p("fitting_id", "fitting id")],
                 body={"application/json": {"schema": {"type": "object", "properties": {"at": time}}}},

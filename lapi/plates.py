@@ -25,6 +25,16 @@ MIN_PLATE_CHARS = 4  # shortest registrations read in practice (vanity plates as
 MAX_PLATE_CHARS = 10
 
 
+KEY_MIN_CHARS = 2  # a plate named by a user (a fitting, a hold, a route): the database's CHECK allows 2-10
+
+
+def names_a_vehicle(text: str) -> bool:
+    """Whether ``text``, once normalised, can name a vehicle in a fitting, a hold or a query: 2-10
+    letters/digits (what the tables' ``plate_norm`` CHECK allows); shorter than a read may be, since
+    a user may give a foreign or special plate the reader would not report."""
+    return KEY_MIN_CHARS <= len(normalise_plate(text)) <= MAX_PLATE_CHARS
+
+
 def is_plausible_plate(norm: str) -> bool:
     """A normalised read worth storing: 4-10 characters.
 

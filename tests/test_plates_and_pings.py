@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from lapi.matching import WatchEntry, match_read
-from lapi.plates import normalise_plate
+from lapi.plates import names_a_vehicle, normalise_plate
 from trackers.pings import PingError, validate_ping, validate_ping_batch
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -17,6 +17,12 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 ])
 def test_normalise_plate(raw, norm):
     assert normalise_plate(raw) == norm
+
+
+@pytest.mark.parametrize("text,ok", [("ab-123-cd", True), ("A1", True), ("  1 ", False), ("ABCDEFGHJK", True),
+                                     ("ABCDEFGHJKL", False), ("\x00", False), ("-x", False)])
+def test_a_plate_names_a_vehicle_with_2_to_10_letters_or_digits(text, ok):
+    assert names_a_vehicle(text) is ok
 
 
 def test_exact_match_orders_by_priority():

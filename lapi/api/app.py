@@ -30,7 +30,7 @@ from lapi.api.openapi import openapi_document
 from lapi.api.params import query_float, query_time
 from lapi.config import ConfigError, TrackerSettings, parse_cameras
 from lapi.security_config import LimitSettings, RetentionSettings
-from lapi.plates import normalise_plate
+from lapi.plates import names_a_vehicle
 from lapi.reading.batcher import ReadBatcher
 from lapi.reading.pipeline import ImageDecodeError, PlateReader, decode_image
 from lapi.store.beacons import BeaconStore
@@ -376,7 +376,7 @@ async def add_fitting(request: web.Request) -> web.Response:
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(text="body must be a JSON object")
     plate = body.get("plate")
-    if not isinstance(plate, str) or not 2 <= len(normalise_plate(plate)) <= 10:
+    if not isinstance(plate, str) or not names_a_vehicle(plate):
         raise web.HTTPBadRequest(text="plate: required, 2-10 letters/digits (separators ignored)")
     start = _body_time(body, "from") or datetime.now(timezone.utc)
     end = _body_time(body, "to")
@@ -396,7 +396,7 @@ async def list_fittings(request: web.Request) -> web.Response:
     plate = request.query.get("plate") or None
     if beacon_id is not None and not valid_beacon_id(beacon_id):
         raise web.HTTPBadRequest(text=f"beacon_id: {BEACON_ID_RULE}")
-    if plate is not None and not 2 <= len(normalise_plate(plate)) <= 10:
+    if plate is not None and not names_a_vehicle(plate):
         raise web.HTTPBadRequest(text="plate: 2-10 letters/digits (separators ignored)")
     rows = await request.app[BEACONS].list_fittings(beacon_id, plate)
     counted(request, len(rows))

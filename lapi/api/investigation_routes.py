@@ -200,7 +200,7 @@ def _ids(body: dict[str, Any], key: str) -> tuple[int, ...]:
 
 
 def _routes(body: dict[str, Any]) -> tuple[RouteRequest, ...]:
-    from lapi.plates import normalise_plate
+    from lapi.plates import KEY_MIN_CHARS, MAX_PLATE_CHARS, normalise_plate
 
     raw = body.get("routes", [])
     if not isinstance(raw, list) or len(raw) > 20:
@@ -210,7 +210,7 @@ def _routes(body: dict[str, Any]) -> tuple[RouteRequest, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("plate"), str):
             raise web.HTTPBadRequest(text=f"routes[{i}]: must be an object {{plate, from, to}}")
         plate = normalise_plate(item["plate"])
-        if not 2 <= len(plate) <= 10:
+        if not KEY_MIN_CHARS <= len(plate) <= MAX_PLATE_CHARS:
             raise web.HTTPBadRequest(text=f"routes[{i}].plate: 2-10 letters or digits (separators ignored)")
         try:
             start, end = body_time(item.get("from"), f"routes[{i}].from"), body_time(item.get("to"), f"routes[{i}].to")

@@ -11,7 +11,7 @@ from lapi.api.access import ANALYSTS, CONSUMERS, DEVICES, allow, principal_of
 from lapi.api.audit import AUDIT, counted
 from lapi.api.jsonout import dumps
 from lapi.api.params import query_int, query_time
-from lapi.plates import normalise_plate
+from lapi.plates import names_a_vehicle, normalise_plate
 from lapi.retention import parse_procedure
 from lapi.store.audit import ACTIONS
 from lapi.store.holds import HoldStore
@@ -105,7 +105,7 @@ async def add_hold(request: web.Request) -> web.Response:
         rows = await holds.hold_reads(procedure, sorted(set(ids)), expires_at, note, who)
     else:
         plate = body["plate"]
-        if not isinstance(plate, str) or not 2 <= len(normalise_plate(plate)) <= 10:
+        if not isinstance(plate, str) or not names_a_vehicle(plate):
             raise web.HTTPBadRequest(text="plate: 2-10 letters/digits (separators ignored)")
         start, end = _body_time(body, "from"), _body_time(body, "to")
         if not start < end <= start + MAX_HOLD_WINDOW:

@@ -85,6 +85,15 @@ async def test_plain_path_has_brin_on_time_and_no_camera_trigger(store):
         assert (await cur.fetchone())[0] == 0
 
 
+async def _byte_ordered_partition_indexes(conn) -> int:
+    """Indexes of plate_reads' day partitions whose first key column compares in the "C" collation."""
+    cur = await conn.execute(
+        "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+        " JOIN pg_collation co ON co.oid = i.indcollation[0]"
+        " WHERE c.relname LIKE 'plate_reads_p%%' AND co.collname = 'C'")
+    return (await cur.fetchone())[0]
+
+
 async def test_plain_path_compares_plates_and_cameras_byte_by_byte_in_every_day_partition(store):
     await store.store_reads("cam-1", NOW, [read("AB123CD")])
     async with store.pool.connection() as conn:
@@ -98,11 +107,7 @@ async def test_plain_path_compares_plates_and_cameras_byte_by_byte_in_every_day_
         assert {(col, coll) for _, col, coll in found} == {("plate_norm", "C"), ("camera_id", "C"),
                                                           ("plate_text", "default")}
         # the day partition's plate index orders by bytes too, and a history still finds the read
-        cur = await conn.execute(
-            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
-            " JOIN pg_collation co ON co.oid = i.indcollation[0]"
-            " WHERE c.relname LIKE 'plate_reads_p%%' AND co.collname = 'C'")
-        assert (await cur.fetchone())[0] == 2  # plate + time, camera + time
+        assert await _byte_ordered_partition_indexes(conn) == 2  # plate + time, camera + time
     found = await store.sightings("AB123CD", NOW - timedelta(days=1), NOW + timedelta(days=1))
     assert [s["plate_norm"] for s in found] == ["AB123CD"]
 
@@ -129,11 +134,7 @@ async def test_0009_upgrades_a_version_8_database_that_holds_reads_and_fitted_be
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         assert await migrations.migrate(conn) == [9]
-        cur = await conn.execute(
-            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
-            " JOIN pg_collation co ON co.oid = i.indcollation[0]"
-            " WHERE c.relname LIKE 'plate_reads_p%%' AND co.collname = 'C'")
-        assert (await cur.fetchone())[0] == 2
+        assert await _byte_ordered_partition_indexes(conn) == 2
         cur = await conn.execute("SELECT b.id, f.plate_norm FROM beacons b"
                                  " JOIN beacon_fittings f ON f.beacon_id = b.id")
         assert await cur.fetchall() == [("bcn-1", "AB123CD")]

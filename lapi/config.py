@@ -103,7 +103,7 @@ class Settings:
     batch_max_frames: int = 8
     batch_max_wait_ms: float = 2.0
     device_crops: bool | None = None  # plates cut and resized on the device; None: on a GPU only
-    bf16_features: bool | None = False  # recogniser convolutions in bfloat16; None ("auto"): where the CPU has bfloat16 hardware
+    bf16_features: bool | None = False  # recogniser in bfloat16, close plates again in fp32; None: "auto"
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more

@@ -179,13 +179,13 @@ def test_a_box_inside_a_better_one_is_dropped():
     assert suppress_contained([]) == []
 
 
-def test_width_groups_bound_the_padding():
+def test_width_groups_hold_one_width_each():
     from lapi.reading.recognizer import _width_groups
 
-    widths = [213, 47, 138, 186, 103, 111, 69, 295, 147]
+    widths = [256, 64, 192, 256, 128, 128, 64, 384, 192]
     groups = _width_groups(widths)
     assert sorted(i for g in groups for i in g) == list(range(len(widths)))
-    assert all(max(widths[i] for i in g) <= 1.4 * min(widths[i] for i in g) for g in groups)
+    assert [[widths[i] for i in g] for g in groups] == [[64, 64], [128, 128], [192, 192], [256, 256], [384]]
     assert _width_groups([]) == [] and _width_groups([64]) == [[0]]
 
 

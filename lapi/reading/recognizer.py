@@ -29,6 +29,13 @@ from torch import nn
 from lapi import grammars
 from lapi.reading.ctc import TemplateBank, decode_batch
 from lapi.reading.rectify import split_two_lines
+from lapi.reading.vgg_features import VggFeatures
+
+
+CLOSE_MARGIN = 0.1
+"""Log-probability gap below which a frame's best class could turn with bfloat16's rounding.  On 512
+real crops the network in bfloat16 changed two greedy strings, whose closest frames had gaps of 0.05
+and 0.01 nat; a tenth of a nat sends 3.5 % of plates back through fp32 (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -102,15 +109,14 @@ class PlateRecognizer:
     def __init__(self, config_path: Path, device: str = "cpu",
                  country_weights: Mapping[str, float] | None = None, bf16_features: bool | None = None) -> None:
         """``country_weights``: plate formats to decode into and their priors (None: greedy, no grammar);
-        ``bf16_features``: run the convolutional feature extractor in bfloat16 (the LSTM and the
-        output layer stay fp32); None: on a CPU that computes in bfloat16 in hardware
+        ``bf16_features``: run the convolutions and the LSTM in bfloat16 (the output layer and the
+        decode stay fp32); None: on a CPU that computes in bfloat16 in hardware
         (:func:`cpu_has_bf16_hardware`) only.
 
-        Why: the convolutions are three quarters of the network's cost; Intel AMX and AVX512-BF16
-        run them in bfloat16 about twice as fast.  The price is precision: on 256 real crops the
-        greedy strings matched fp32 on 253, and a photo whose read is close can turn (one of 213
-        fr_dev and openalpr_eu photos, docs/benchmarks.md), which is why the shipped configuration
-        keeps fp32."""
+        Why: Intel AMX runs the network in bfloat16 about three times as fast as fp32 (AVX512-BF16
+        less).  The price is precision, paid back where it can matter: a plate with a frame whose two
+        best classes are within :data:`CLOSE_MARGIN` is read again in fp32 (about one in 30), so
+        the strings are fp32's but for rare plates (docs/benchmarks.md)."""
         self.config = RecognizerConfig.load(config_path)
         self.device = torch.device(device)
         num_class = len(self.config.characters) + 1  # CTC blank at index 0
@@ -123,8 +129,10 @@ class PlateRecognizer:
         if self._packed:
             # NHWC convolutions: a third less CPU for the feature extractor (oneDNN), tensor-core friendly on GPU
             self.model.FeatureExtraction.to(memory_format=torch.channels_last)
+            self._features = VggFeatures(self.model.FeatureExtraction)
         self.bf16_features = self._packed and (bf16_features if bf16_features is not None
                                                else self.device.type == "cpu" and cpu_has_bf16_hardware())
+        self._feature_dtype = torch.bfloat16 if self.bf16_features else torch.float32
         self._build_alphabet_map()
         self.bank = None
         if country_weights is not None:
@@ -152,37 +160,55 @@ class PlateRecognizer:
         other = [i for i in range(1, n_in) if pool[i].sum() == 0]
         self._pool[other, 0] = 1.0
 
-    def _forward(self, x: torch.Tensor, widths: list[int]) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, widths: list[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Network scores (N, T, classes) where each plate's sequence ends at its own padded width.
 
-        The bidirectional LSTM reads a sequence from both ends, so the columns added to bring a
-        batch to one width would change a plate's reading with its batch-mates.  Each plate's frames
-        go through the LSTM packed at its own length (the width stock EasyOCR pads a lone crop to),
-        and the frames past it come out as certain blanks: a crop reads the same alone, in any batch,
-        and as ``easyocr.Reader.recognize`` reads it.
+        A plate padded to a batch's width must read as it reads alone, as ``easyocr.Reader.recognize``
+        reads it: the convolutions see zeros past its own width (:class:`VggFeatures`), and as the
+        bidirectional LSTM reads a sequence from both ends, a plate's frames go through it packed at
+        its own length; the frames past it come out as certain blanks.  ``dtype``: the convolutions'
+        and the LSTM's (the output layer runs in fp32).
         """
         m = self.model
         if not self._packed:
             return m(x, None)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16_features):
-            conv = m.FeatureExtraction(x.contiguous(memory_format=torch.channels_last)).float()
+        conv = self._features(x, widths, dtype)
         feats = m.AdaptiveAvgPool(conv.permute(0, 3, 1, 2)).squeeze(3).contiguous()  # (N, T, C)
         t_len = feats.shape[1]
         lengths = self._frame_counts(widths, t_len)
-        for layer in m.SequenceModeling:
-            packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
-            out, _ = layer.rnn(packed)
-            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t_len)
-            feats = layer.linear(out)
-        scores = m.Prediction(feats.contiguous())
+        ragged = bool((lengths < t_len).any())
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            for layer in m.SequenceModeling:
+                if ragged:
+                    packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
+                    out, _ = layer.rnn(packed)
+                    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t_len)
+                else:  # one width: oneDNN's fused LSTM, the path stock takes for a lone crop
+                    out, _ = layer.rnn(feats)
+                feats = layer.linear(out)
+        scores = m.Prediction(feats.float().contiguous())
         past_end = torch.arange(t_len, device=x.device)[None, :] >= lengths.to(x.device)[:, None]
         blank = torch.full_like(scores[0, 0], -1e4)
         blank[0] = 1e4
         return torch.where(past_end[:, :, None], blank, scores)
 
     def _log_probs(self, x: torch.Tensor, widths: list[int]) -> torch.Tensor:
-        """Log-probabilities over [blank] + plate alphabet for a padded batch (N, 1, H, W)."""
-        probs = self._forward(x, widths).float().softmax(dim=2)
+        """Log-probabilities over [blank] + plate alphabet for a padded batch (N, 1, H, W).
+
+        In bfloat16, the plates with a close frame (:data:`CLOSE_MARGIN`) are read again in fp32:
+        the rounding can only turn a frame whose two best classes are close.
+        """
+        lp = self._pooled_log_probs(x, widths, self._feature_dtype)
+        if self._feature_dtype == torch.float32 or not len(lp):
+            return lp
+        best2 = lp.topk(2, dim=2).values
+        close = ((best2[..., 0] - best2[..., 1]).amin(dim=1) < CLOSE_MARGIN).nonzero().flatten()
+        if close.numel():
+            lp[close] = self._pooled_log_probs(x[close], [widths[i] for i in close.tolist()], torch.float32)
+        return lp
+
+    def _pooled_log_probs(self, x: torch.Tensor, widths: list[int], dtype: torch.dtype) -> torch.Tensor:
+        probs = self._forward(x, widths, dtype).float().softmax(dim=2)
         return torch.log(probs @ self._pool + 1e-12)
 
     @torch.inference_mode()
@@ -194,12 +220,13 @@ class PlateRecognizer:
         """Log-probabilities (batch, time, classes) and each crop's frame count (the frames after it are blank).
 
         On a CPU the network's cost is the padded batch area, and one frame's crops range from
-        squarish fragments to long plates: crops are run in groups of similar width, the outputs
-        padded with certain-blank frames (which change no CTC score) to a common length.
-        On a GPU one pass over the whole batch is cheaper.
+        squarish fragments to long plates: crops are run in groups of one padded width (a few
+        widths, multiples of 64), the outputs padded with certain-blank frames (which change no CTC
+        score) to a common length.  On a GPU one pass over the whole batch is cheaper.
         """
         images = [network_image(crop, self.config.img_height) for crop in crops]
-        groups = _width_groups([img.shape[1] for img in images]) if self.device.type == "cpu" else [list(range(len(images)))]
+        groups = _width_groups([padded_width(img.shape[1]) for img in images]) if self.device.type == "cpu" \
+            else [list(range(len(images)))]
         parts: list[tuple[list[int], torch.Tensor]] = []
         lengths = torch.zeros(len(images), dtype=torch.long)
         for idx in groups:
@@ -368,16 +395,12 @@ def _is_vgg_bilstm(model: nn.Module) -> bool:
         and all(hasattr(layer, "rnn") and hasattr(layer, "linear") for layer in model.SequenceModeling)
 
 
-def _width_groups(widths: list[int], max_ratio: float = 1.4) -> list[list[int]]:
-    """Indices grouped so that no group's widest image is more than ``max_ratio`` times its narrowest."""
-    order = sorted(range(len(widths)), key=lambda i: widths[i])
-    groups: list[list[int]] = []
-    for i in order:
-        if groups and widths[i] <= max_ratio * widths[groups[-1][0]]:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
-    return groups
+def _width_groups(widths: list[int]) -> list[list[int]]:
+    """Indices grouped by equal width, narrowest first."""
+    groups: dict[int, list[int]] = {}
+    for i in sorted(range(len(widths)), key=lambda i: widths[i]):
+        groups.setdefault(widths[i], []).append(i)
+    return list(groups.values())
 
 
 def pad_batch(images: list[np.ndarray], width: int | None = None) -> torch.Tensor:

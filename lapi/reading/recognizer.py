@@ -167,7 +167,7 @@ class PlateRecognizer:
         reads it: the convolutions see zeros past its own width (:class:`VggFeatures`), and as the
         bidirectional LSTM reads a sequence from both ends, a plate's frames go through it packed at
         its own length; the frames past it come out as certain blanks.  ``dtype``: the convolutions'
-        and the LSTM's (the output layer runs in fp32).
+        and, on a CPU, the LSTM's (the output layer runs in fp32).
         """
         m = self.model
         if not self._packed:
@@ -177,7 +177,8 @@ class PlateRecognizer:
         t_len = feats.shape[1]
         lengths = self._frame_counts(widths, t_len)
         ragged = bool((lengths < t_len).any())
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+        # the LSTM in bfloat16 on a CPU only (oneDNN's); on a GPU it is a small share and stays fp32
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16 and x.device.type == "cpu"):
             for layer in m.SequenceModeling:
                 if ragged:
                     packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)

@@ -41,7 +41,7 @@ def _parse(layers: list[nn.Module]) -> list[_Stage] | None:
     while i < len(layers):
         conv = layers[i]
         if not isinstance(conv, nn.Conv2d) or conv.groups != 1 or conv.padding_mode != "zeros" \
-                or isinstance(conv.padding, str):
+                or isinstance(conv.padding, str) or _pair(conv.stride) != (1, 1):
             return None
         i += 1
         norm = None

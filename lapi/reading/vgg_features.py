@@ -89,7 +89,10 @@ def _fused_conv_available() -> bool:
 
 
 class VggFeatures:
-    """Runs a VGG ``FeatureExtraction`` module's convolutions as fused stages; see the module docstring."""
+    """Runs a VGG ``FeatureExtraction`` module's convolutions as fused stages; see the module docstring.
+
+    The weights are copied on first use per dtype and device: for a loaded, frozen network (an
+    inference recogniser), not for one being trained."""
 
     def __init__(self, extractor: nn.Module) -> None:
         net = getattr(extractor, "ConvNet", None)

@@ -292,6 +292,8 @@ def main() -> None:
     parser.add_argument("--init", type=Path, help="start from these exported weights (e.g. models/ocr/lapi_plate_g2.pth) "
                         "instead of the stock english_g2: continue training in a later session")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bf16", action="store_true", help="forward and backward in bfloat16 autocast (weights, optimiser "
+                        "and CTC loss in fp32): ~2.9x the steps/s on an Intel AMX CPU, where bfloat16 runs in hardware")
     args = parser.parse_args()
     held_out = {"fr_dev", "openalpr_eu"} & set(filter(None, args.real_photos.split(",")))
     if held_out:
@@ -354,7 +356,9 @@ def main() -> None:
             break
         for group in optimiser.param_groups:
             group["lr"] = lr_at(step)
-        log_probs = model(x, None).log_softmax(2).permute(1, 0, 2)  # (T, N, C) for CTCLoss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            scores = model(x, None)
+        log_probs = scores.float().log_softmax(2).permute(1, 0, 2)  # (T, N, C) for CTCLoss
         input_lengths = torch.full((x.shape[0],), log_probs.shape[0], dtype=torch.long)
         loss = ctc(log_probs, targets, input_lengths, target_lengths)
         optimiser.zero_grad(set_to_none=True)

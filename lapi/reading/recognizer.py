@@ -132,12 +132,15 @@ class PlateRecognizer:
             self._features = VggFeatures(self.model.FeatureExtraction)
         self.bf16_features = self._packed and (bf16_features if bf16_features is not None
                                                else self.device.type == "cpu" and cpu_has_bf16_hardware())
-        self._feature_dtype = torch.bfloat16 if self.bf16_features else torch.float32
         self._build_alphabet_map()
         self.bank = None
         if country_weights is not None:
             formats = grammars.formats_for(list(country_weights))
             self.bank = TemplateBank.build(formats, self.config.plate_alphabet, country_weights).to(self.device)
+
+    @property
+    def _feature_dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.bf16_features else torch.float32
 
     def _build_alphabet_map(self) -> None:
         """For each plate character, the network classes whose scores it sums (upper + lower case)."""

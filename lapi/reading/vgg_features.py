@@ -18,6 +18,7 @@ Any other layer layout is run as the module's own ``forward``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,7 @@ def _max_pool(x: torch.Tensor, kernel: tuple[int, int]) -> torch.Tensor:
                          torch.maximum(x[:, :, 1:h:2, 0:w:2], x[:, :, 1:h:2, 1:w:2]))
 
 
+@functools.cache
 def _fused_conv_available() -> bool:
     """Whether this torch build has oneDNN's convolution with a fused post-op (the op torch.compile
     emits on a CPU); a build without it runs convolution and ReLU as two passes."""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from lapi.benchstats import percentile
+from lapi.reading import int8_features
 from lapi.reading.pipeline import prepare_crop
 from lapi.reading.recognizer import PlateRecognizer, cpu_has_bf16_hardware, greedy_decode_batch, network_image
 
@@ -53,6 +54,10 @@ class OcrBench:
     lapi_bf16_plates_per_s: float | None
     bf16_identical_strings: float | None
     speedup_bf16: float | None
+    # the convolutions in int8 on a CPU (close plates read again in fp32)
+    lapi_int8_plates_per_s: float | None
+    int8_identical_strings: float | None
+    speedup_int8: float | None
     # the same per CPU-second of this process (all its threads): steadier than wall time on a shared machine
     stock_plates_per_cpu_s: float  # the faster stock mode
     lapi_plates_per_cpu_s: float
@@ -161,8 +166,8 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
     crops, source = load_crops(n, manifest=manifest)
     config = MODELS / "lapi_plate_g2.json"
     # no grammar and fp32 throughout: the strings must match EasyOCR's on the same network
-    greedy = PlateRecognizer(config, device=device, bf16_features=False)
-    grammar = PlateRecognizer(config, device=device, country_weights={"FR": 0.9, "ZZ": 0.1}, bf16_features=False)
+    greedy = PlateRecognizer(config, device=device, precision="fp32")
+    grammar = PlateRecognizer(config, device=device, country_weights={"FR": 0.9, "ZZ": 0.1}, precision="fp32")
     alphabet = greedy.config.plate_alphabet
     cuda = device.startswith("cuda")
 
@@ -178,11 +183,15 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
         torch.cuda.reset_peak_memory_stats()
     lapi_texts, batch_ms, lapi_s, lapi_cpu = _read_batched(greedy, crops, batch, sync)
     log(f"LAPI batched: {n / lapi_s:.1f} plates/s")
-    bf16_texts: list[str] | None = None
+    bf16_texts = int8_texts = None
     if cuda or cpu_has_bf16_hardware():  # where bfloat16 runs in hardware: the network in bf16, close plates in fp32
-        bf16 = PlateRecognizer(config, device=device, bf16_features=True)
+        bf16 = PlateRecognizer(config, device=device, precision="bf16")
         bf16_texts, _, bf16_s, _ = _read_batched(bf16, crops, batch, sync)
         log(f"LAPI batched, bfloat16: {n / bf16_s:.1f} plates/s")
+    if not cuda and int8_features.engine_available():  # the convolutions in int8, close plates in fp32
+        int8 = PlateRecognizer(config, device=device, precision="int8")
+        int8_texts, _, int8_s, _ = _read_batched(int8, crops, batch, sync)
+        log(f"LAPI batched, int8: {n / int8_s:.1f} plates/s")
 
     t0 = time.perf_counter()
     for start in range(0, n, batch):
@@ -221,6 +230,9 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
         lapi_bf16_plates_per_s=round(n / bf16_s, 1) if bf16_texts is not None else None,
         bf16_identical_strings=round(identical(bf16_texts), 4) if bf16_texts is not None else None,
         speedup_bf16=round(n / bf16_s / baseline, 2) if bf16_texts is not None else None,
+        lapi_int8_plates_per_s=round(n / int8_s, 1) if int8_texts is not None else None,
+        int8_identical_strings=round(identical(int8_texts), 4) if int8_texts is not None else None,
+        speedup_int8=round(n / int8_s / baseline, 2) if int8_texts is not None else None,
         stock_plates_per_cpu_s=round(cpu_baseline, 2), lapi_plates_per_cpu_s=round(n / lapi_cpu, 2),
         speedup_cpu=round((n / lapi_cpu) / cpu_baseline, 2),
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -243,6 +255,8 @@ def format_report(b: OcrBench) -> str:
         f"identical strings (greedy, fp32 stock without its contrast re-read): {b.identical_strings * 100:.2f} %",
         *([f"LAPI batched, bfloat16 network    : {b.lapi_bf16_plates_per_s:9.1f} plates/s = {b.speedup_bf16:.2f}x;"
            f" identical strings {b.bf16_identical_strings * 100:.2f} %"] if b.lapi_bf16_plates_per_s else []),
+        *([f"LAPI batched, int8 convolutions   : {b.lapi_int8_plates_per_s:9.1f} plates/s = {b.speedup_int8:.2f}x;"
+           f" identical strings {b.int8_identical_strings * 100:.2f} %"] if b.lapi_int8_plates_per_s else []),
         f"peak RSS {b.peak_rss_mib:.0f} MiB" + (f", peak device memory {b.peak_device_mib:.0f} MiB"
                                                  if b.peak_device_mib is not None else ""),
     ]

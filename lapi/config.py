@@ -16,6 +16,7 @@ from typing import Any
 from lapi import grammars
 from lapi.cameras import Camera
 from lapi.investigations.settings import InvestigationSettings, parse_investigations
+from lapi.reading import PRECISIONS
 from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.video_config import parse_streams, parse_tracking, without_stream_keys
 
@@ -103,7 +104,7 @@ class Settings:
     batch_max_frames: int = 8
     batch_max_wait_ms: float = 2.0
     device_crops: bool | None = None  # plates cut and resized on the device; None: on a GPU only
-    bf16_features: bool | None = False  # recogniser in bfloat16, close plates again in fp32; None: "auto"
+    precision: str = "fp32"  # recogniser network: fp32, bf16, int8 (close plates again in fp32) or auto
     # reads below these confidences are dropped (most are text on the car body, signs, foliage)
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
@@ -130,7 +131,7 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "reading": {"detector_dir": str, "recognizer_config": str, "device": str,
                 "max_plates_per_frame": int, "reading_threads": int, "countries": dict, "tracking": dict,
                 "batch_max_frames": int, "batch_max_wait_ms": (int, float), "device_crops": (bool, str),
-                "bf16_features": (bool, str),
+                "precision": str,
                 "min_confidence": (int, float), "min_confidence_generic": (int, float), "retry_rotations": list,
                 "retry_sizes": list},
 }
@@ -477,6 +478,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         if not isinstance(table, dict):
             raise ConfigError(f"{section}: must be a table")
         for k, v in table.items():
+            if section == "reading" and k == "bf16_features":
+                raise ConfigError('reading.bf16_features: replaced by reading.precision ("fp32", "bf16", "int8" or "auto")')
             if k not in keys:
                 raise ConfigError(f"{section}.{k}: unknown key (known: {', '.join(keys)})")
             _check_type(f"{section}.{k}", v, keys[k])
@@ -504,9 +507,9 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     device_crops = values.get("device_crops", "auto")
     if isinstance(device_crops, str) and device_crops != "auto":
         raise ConfigError(f"reading.device_crops: must be true, false or \"auto\", got {device_crops!r}")
-    bf16_features = values.get("bf16_features", Settings.bf16_features)
-    if isinstance(bf16_features, str) and bf16_features != "auto":
-        raise ConfigError(f"reading.bf16_features: must be true, false or \"auto\", got {bf16_features!r}")
+    precision = values.get("precision", Settings.precision)
+    if precision not in (*PRECISIONS, "auto"):
+        raise ConfigError(f"reading.precision: one of {', '.join(PRECISIONS)} or \"auto\", got {precision!r}")
     min_confidence = float(values.get("min_confidence", Settings.min_confidence))
     min_confidence_generic = float(values.get("min_confidence_generic", Settings.min_confidence_generic))
     _range("reading.min_confidence", min_confidence, 0.0, 1.0)
@@ -539,7 +542,7 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         batch_max_frames=values.get("batch_max_frames", Settings.batch_max_frames),
         batch_max_wait_ms=float(values.get("batch_max_wait_ms", Settings.batch_max_wait_ms)),
         device_crops=None if device_crops == "auto" else device_crops,
-        bf16_features=None if bf16_features == "auto" else bf16_features,
+        precision=precision,
         min_confidence=min_confidence, min_confidence_generic=min_confidence_generic,
         retry_rotations=retry_rotations, retry_sizes=retry_sizes,
         country_weights=parse_country_weights(values["countries"]) if "countries" in values

@@ -8,6 +8,7 @@ import torch
 
 from conftest import ROOT
 from lapi.bench_ocr import synthetic_crops
+from lapi.reading import int8_features
 from lapi.reading.recognizer import (PlateRecognizer, cpu_has_bf16_hardware, greedy_ctc_decode, greedy_decode_batch,
                                      network_image)
 
@@ -16,7 +17,7 @@ CONFIG = ROOT / "models" / "ocr" / "lapi_plate_g2.json"
 
 @pytest.fixture(scope="module")
 def greedy() -> PlateRecognizer:
-    return PlateRecognizer(CONFIG, bf16_features=False)  # no grammar, fp32: stock EasyOCR's arithmetic
+    return PlateRecognizer(CONFIG, precision="fp32")  # no grammar, fp32: stock EasyOCR's arithmetic
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +90,18 @@ def test_bench_ocr_runs_and_reports(tmp_path):
         assert result.lapi_bf16_plates_per_s > 0 and result.bf16_identical_strings >= round(5 / 6, 4)
     else:
         assert result.lapi_bf16_plates_per_s is None and result.speedup_bf16 is None
+    if int8_features.engine_available():
+        assert result.lapi_int8_plates_per_s > 0 and result.int8_identical_strings >= round(5 / 6, 4)
     assert "plates/s" in format_report(result)
 
 
-def test_bf16_features_read_as_fp32_does(greedy, crops):
-    """The convolutions in bfloat16 (reading.bf16_features): the same strings on these crops,
+def test_bf16_reads_as_fp32_does(greedy, crops):
+    """The network in bfloat16 (reading.precision = "bf16"): the same strings on these crops,
     scores within bfloat16's rounding; "auto" follows the CPU."""
-    from lapi.reading.recognizer import cpu_has_bf16_hardware
-
-    bf16 = PlateRecognizer(CONFIG, bf16_features=True)
-    assert bf16.bf16_features and not greedy.bf16_features
-    assert PlateRecognizer(CONFIG).bf16_features == cpu_has_bf16_hardware()
+    bf16 = PlateRecognizer(CONFIG, precision="bf16")
+    assert (bf16.precision, greedy.precision) == ("bf16", "fp32")
+    expected = "int8" if int8_features.engine_available() else "bf16" if cpu_has_bf16_hardware() else "fp32"
+    assert PlateRecognizer(CONFIG, precision="auto").precision == expected
     fp32_lp, bf16_lp = greedy.plate_log_probs(crops), bf16.plate_log_probs(crops)
     assert bf16_lp.dtype == torch.float32 and bf16_lp.shape == fp32_lp.shape
     alphabet = greedy.config.plate_alphabet
@@ -164,13 +166,16 @@ def test_unknown_layouts_run_as_their_module(greedy):
         assert torch.equal(features(x), module(x))
 
 
-def test_bf16_close_plates_are_read_again_in_fp32(greedy, crops, monkeypatch):
-    """In bfloat16 a plate with a close frame is read again in fp32; every plate close: fp32's scores."""
+@pytest.mark.parametrize("precision", ["bf16", "int8"])
+def test_close_plates_are_read_again_in_fp32(greedy, crops, monkeypatch, precision):
+    """In bfloat16 or int8 a plate with a close frame is read again in fp32; every plate close: fp32's scores."""
     from lapi.reading import recognizer
 
-    bf16 = PlateRecognizer(CONFIG, bf16_features=True)
+    if precision == "int8" and not int8_features.engine_available():
+        pytest.skip("this torch build has no x86 quantized engine")
+    lower = PlateRecognizer(CONFIG, precision=precision)
     fp32_lp = greedy.plate_log_probs(crops)
-    monkeypatch.setattr(recognizer, "CLOSE_MARGIN", float("inf"))
-    assert torch.equal(bf16.plate_log_probs(crops), fp32_lp)
-    monkeypatch.setattr(recognizer, "CLOSE_MARGIN", -1.0)
-    assert not torch.equal(bf16.plate_log_probs(crops), fp32_lp)
+    monkeypatch.setitem(recognizer.CLOSE_MARGINS, precision, float("inf"))
+    assert torch.equal(lower.plate_log_probs(crops), fp32_lp)
+    monkeypatch.setitem(recognizer.CLOSE_MARGINS, precision, -1.0)
+    assert not torch.equal(lower.plate_log_probs(crops), fp32_lp)

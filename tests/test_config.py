@@ -27,14 +27,14 @@ def test_shipped_config_loads(tmp_path):
     (tmp_path / "sizes").mkdir()
     assert load_settings(write(tmp_path / "sizes", "[reading]\nretry_sizes = []\n"), env={}).retry_sizes == ()
     assert load_settings(write(tmp_path, "[reading]\nretry_rotations = []\n"), env={}).retry_rotations == ()
-    assert s.bf16_features is False  # fp32: bfloat16 can turn close reads
+    assert s.precision == "fp32"  # bfloat16 and int8 can turn close reads
     (tmp_path / "off").mkdir()  # true/false of keys that also take "auto" (device_crops = false was refused)
-    off = load_settings(write(tmp_path / "off", "[reading]\nbf16_features = false\ndevice_crops = false\n"), env={})
-    assert (off.bf16_features, off.device_crops) == (False, False)
+    off = load_settings(write(tmp_path / "off", "[reading]\nprecision = \"int8\"\ndevice_crops = false\n"), env={})
+    assert (off.precision, off.device_crops) == ("int8", False)
     (tmp_path / "auto").mkdir()
-    assert load_settings(write(tmp_path / "auto", "[reading]\nbf16_features = \"auto\"\n"), env={}).bf16_features is None
+    assert load_settings(write(tmp_path / "auto", "[reading]\nprecision = \"auto\"\n"), env={}).precision == "auto"
     (tmp_path / "bare").mkdir()  # a config without the key reads in fp32 as the shipped one does
-    assert load_settings(write(tmp_path / "bare", "[reading]\n"), env={}).bf16_features is False
+    assert load_settings(write(tmp_path / "bare", "[reading]\n"), env={}).precision == "fp32"
 
 
 def test_env_overrides(tmp_path):
@@ -67,8 +67,9 @@ def test_env_overrides(tmp_path):
     ("[reading]\nbatch_max_wait_ms = -1\n", "reading.batch_max_wait_ms"),
     ('[reading]\ndevice_crops = "gpu"\n', "reading.device_crops"),
     ("[reading]\ndevice_crops = 1\n", "reading.device_crops"),
-    ('[reading]\nbf16_features = "yes"\n', "reading.bf16_features"),
-    ("[reading]\nbf16_features = 1\n", "reading.bf16_features"),
+    ('[reading]\nprecision = "fp16"\n', "reading.precision"),
+    ("[reading]\nprecision = 8\n", "reading.precision"),
+    ("[reading]\nbf16_features = true\n", "reading.bf16_features: replaced by reading.precision"),
     ("[reading]\nretry_rotations = 20\n", "reading.retry_rotations"),
     ("[reading]\nretry_rotations = [0]\n", "reading.retry_rotations"),
     ("[reading]\nretry_rotations = [60]\n", "reading.retry_rotations"),

@@ -30,12 +30,12 @@ def crops() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def cpu() -> PlateRecognizer:
-    return PlateRecognizer(CONFIG, bf16_features=False)
+    return PlateRecognizer(CONFIG, precision="fp32")
 
 
 @pytest.fixture(scope="module")
 def gpu() -> PlateRecognizer:
-    return PlateRecognizer(CONFIG, device="cuda", bf16_features=False)
+    return PlateRecognizer(CONFIG, device="cuda", precision="fp32")
 
 
 def _texts(recognizer: PlateRecognizer, crops: list[np.ndarray]) -> list[str]:
@@ -62,8 +62,8 @@ def test_a_plate_reads_the_same_alone_and_in_a_wider_gpu_batch(gpu, crops):
 
 
 def test_gpu_grammar_decode_and_bf16(gpu, crops):
-    grammar = PlateRecognizer(CONFIG, device="cuda", country_weights={"FR": 0.9, "ZZ": 0.1}, bf16_features=False)
+    grammar = PlateRecognizer(CONFIG, device="cuda", country_weights={"FR": 0.9, "ZZ": 0.1}, precision="fp32")
     assert len(grammar.recognise(crops)) == len(crops) and grammar.recognise([]) == []
-    bf16 = PlateRecognizer(CONFIG, device="cuda", bf16_features=True)
+    bf16 = PlateRecognizer(CONFIG, device="cuda", precision="bf16")
     same = sum(a == b for a, b in zip(_texts(gpu, crops), _texts(bf16, crops)))
     assert same >= len(crops) - 1

@@ -135,18 +135,18 @@ class PlateReader:
                  max_plates_per_frame: int = 8, country_weights: Mapping[str, float] | None = None,
                  min_confidence: float = 0.0, min_confidence_generic: float = 0.0,
                  device_crops: bool | None = None, retry_rotations: tuple[float, ...] = (),
-                 widen_fragments: bool = True, bf16_features: bool | None = None,
+                 widen_fragments: bool = True, precision: str = "fp32",
                  recheck_doubtful: bool = True, retry_sizes: tuple[int, ...] = ()) -> None:
         """``device_crops``: cut and resize plates on the recogniser's device (None: on a GPU only);
         ``retry_rotations``: angles (degrees) at which a frame with no read is looked at again;
         ``retry_sizes``: detector input sizes at which it is also looked at again;
         ``widen_fragments``: re-read short boxes whose read fits no format at a plate's width;
         ``recheck_doubtful``: re-read plates with a doubtful character from other cuts of their box;
-        ``bf16_features``: see :class:`PlateRecognizer`."""
+        ``precision``: the recogniser network's arithmetic, see :class:`PlateRecognizer`."""
         self.detector = PlateDetector(detector_dir, device=device)
         self.device_crops = device.startswith("cuda") if device_crops is None else device_crops
         self.recognizer = PlateRecognizer(recognizer_config, device=device, country_weights=country_weights,
-                                          bf16_features=bf16_features)
+                                          precision=precision)
         self.max_plates_per_frame = max_plates_per_frame
         self.min_confidence = min_confidence
         self.min_confidence_generic = min_confidence_generic
@@ -162,7 +162,7 @@ class PlateReader:
     def from_settings(cls, settings: Settings) -> "PlateReader":
         return cls(settings.detector_dir, settings.recognizer_config, settings.device, settings.max_plates_per_frame,
                    settings.country_weights or None, settings.min_confidence, settings.min_confidence_generic,
-                   settings.device_crops, settings.retry_rotations, bf16_features=settings.bf16_features,
+                   settings.device_crops, settings.retry_rotations, precision=settings.precision,
                    retry_sizes=settings.retry_sizes)
 
     def keeps(self, recognition: Recognition) -> bool:

@@ -13,6 +13,7 @@ plate format, or of the generic fallback when none fits.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import json
@@ -27,15 +28,17 @@ import torch
 from torch import nn
 
 from lapi import grammars
+from lapi.reading import PRECISIONS, int8_features
 from lapi.reading.ctc import TemplateBank, decode_batch
 from lapi.reading.rectify import split_two_lines
 from lapi.reading.vgg_features import VggFeatures
 
 
-CLOSE_MARGIN = 0.1
-"""Log-probability gap below which a frame's best class could turn with bfloat16's rounding.  On 512
-real crops the network in bfloat16 changed two greedy strings, whose closest frames had gaps of 0.05
-and 0.01 nat; a tenth of a nat sends 3.5 % of plates back through fp32 (docs/benchmarks.md)."""
+CLOSE_MARGINS = {"bf16": 0.1, "int8": 0.25}
+"""Log-probability gap below which a frame's best class could turn with each precision's rounding:
+a plate with such a frame is read again in fp32.  On 512 real crops, bfloat16 changed two greedy
+strings (closest frames 0.05 and 0.01 nat apart; 0.1 nat re-reads 3.5 % of plates), int8 five
+(none with a gap over 0.2 nat; 0.25 re-reads ~10 %) (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,7 @@ class RecognizerConfig:
     img_height: int
     case_insensitive: bool
     plate_alphabet: str
+    int8_scales: tuple[float, ...] | None = None  # ``int8.activation_scales``: see lapi.reading.int8_features
 
     @classmethod
     def load(cls, path: Path) -> "RecognizerConfig":
@@ -77,7 +81,17 @@ class RecognizerConfig:
             img_height=int(raw["img_height"]),
             case_insensitive=bool(raw.get("case_insensitive", False)),
             plate_alphabet=raw["plate_alphabet"],
+            int8_scales=_int8_scales(raw, path),
         )
+
+
+def _int8_scales(raw: dict, path: Path) -> tuple[float, ...] | None:
+    scales = raw.get("int8", {}).get("activation_scales")
+    if scales is None:
+        return None
+    if not isinstance(scales, list) or not all(isinstance(v, (int, float)) and v > 0 for v in scales):
+        raise ValueError(f"{path}: int8.activation_scales must be a list of positive numbers")
+    return tuple(float(v) for v in scales)
 
 
 def resolve_weights(ref: str, base: Path) -> Path:
@@ -107,18 +121,28 @@ class PlateRecognizer:
     """Batched CTC recognition of plate crops with a plate-alphabet decode."""
 
     def __init__(self, config_path: Path, device: str = "cpu",
-                 country_weights: Mapping[str, float] | None = None, bf16_features: bool | None = None) -> None:
+                 country_weights: Mapping[str, float] | None = None, precision: str = "fp32") -> None:
         """``country_weights``: plate formats to decode into and their priors (None: greedy, no grammar);
-        ``bf16_features``: run the convolutions and the LSTM in bfloat16 (the output layer and the
-        decode stay fp32); None: on a CPU that computes in bfloat16 in hardware
-        (:func:`cpu_has_bf16_hardware`) only.
+        ``precision`` (:data:`PRECISIONS` or "auto"):
 
-        Why: on Intel AMX the network reads about 2.6 times as many plates/s in bfloat16 as in fp32
-        (AVX512-BF16 less).  The price is precision, paid back where it can matter: a plate with a frame whose two
-        best classes are within :data:`CLOSE_MARGIN` is read again in fp32 (about one in 30), so
-        the strings are fp32's but for rare plates (docs/benchmarks.md)."""
-        self.config = RecognizerConfig.load(config_path)
+        - "bf16": the convolutions and the LSTM in bfloat16 (the output layer and the decode stay fp32);
+        - "int8": the convolutions in 8-bit integers (:mod:`lapi.reading.int8_features`; a CPU only,
+          and the model's JSON must carry ``int8.activation_scales``), the LSTM in bfloat16 where the
+          CPU computes it in hardware, else fp32;
+        - "auto": on a CPU int8 where it can run, else bfloat16 where the CPU computes it in hardware
+          (:func:`cpu_has_bf16_hardware`), else fp32; fp32 on a GPU.
+
+        Why: on a CPU the network reads about 2.6 times as many plates/s in bfloat16 as in fp32 on
+        Intel AMX (1.7 times on AMD Zen 4), and about 2.6 times in int8 on Zen 4.  The price is
+        precision, paid back where it can matter: a plate with a frame whose two best classes are
+        within :data:`CLOSE_MARGINS` is read again in fp32, so the strings are fp32's but for rare
+        plates (docs/benchmarks.md)."""
         self.device = torch.device(device)
+        if precision not in (*PRECISIONS, "auto"):
+            raise ValueError(f"precision: one of {', '.join(PRECISIONS)} or auto, got {precision!r}")
+        if precision == "int8" and self.device.type != "cpu":
+            raise ValueError("precision int8 runs on a CPU only (torch's quantized convolutions)")
+        self.config = RecognizerConfig.load(config_path)
         num_class = len(self.config.characters) + 1  # CTC blank at index 0
         model = _network_module(self.config.network).Model(num_class=num_class, **self.config.network_params)
         state = torch.load(self.config.weights, map_location="cpu", weights_only=False)
@@ -130,17 +154,33 @@ class PlateRecognizer:
             # NHWC convolutions: a third less CPU for the feature extractor (oneDNN), tensor-core friendly on GPU
             self.model.FeatureExtraction.to(memory_format=torch.channels_last)
             self._features = VggFeatures(self.model.FeatureExtraction)
-        self.bf16_features = self._packed and (bf16_features if bf16_features is not None
-                                               else self.device.type == "cpu" and cpu_has_bf16_hardware())
+        self.precision = self._resolve_precision(precision)
+        self._int8 = int8_features.Int8VggFeatures(self._features.stages, self.config.int8_scales) \
+            if self.precision == "int8" else None
+        self._int8_lstm_bf16 = self.precision == "int8" and cpu_has_bf16_hardware()
+        self._sequence_bf16: nn.Module | None = None
+        pool = getattr(self.model, "AdaptiveAvgPool", None)
+        self._mean_rows = isinstance(pool, nn.AdaptiveAvgPool2d) and tuple(pool.output_size) == (None, 1)
         self._build_alphabet_map()
         self.bank = None
         if country_weights is not None:
             formats = grammars.formats_for(list(country_weights))
             self.bank = TemplateBank.build(formats, self.config.plate_alphabet, country_weights).to(self.device)
 
-    @property
-    def _feature_dtype(self) -> torch.dtype:
-        return torch.bfloat16 if self.bf16_features else torch.float32
+    def _int8_possible(self) -> bool:
+        return self.device.type == "cpu" and self._packed and self._features.staged \
+            and self.config.int8_scales is not None and int8_features.engine_available()
+
+    def _resolve_precision(self, precision: str) -> str:
+        if precision == "auto":
+            if self.device.type != "cpu":
+                return "fp32"
+            return "int8" if self._int8_possible() else "bf16" if self._packed and cpu_has_bf16_hardware() else "fp32"
+        if precision == "int8" and not self._int8_possible():
+            why = "needs int8.activation_scales in the model's JSON (models/calibrate_int8.py)" \
+                if self.config.int8_scales is None else "needs EasyOCR's VGG + BiLSTM network and torch's x86 engine"
+            raise ValueError(f"precision int8 {why}")
+        return precision if self._packed else "fp32"  # an unknown network layout runs its own forward in fp32
 
     def _build_alphabet_map(self) -> None:
         """For each plate character, the network classes whose scores it sums (upper + lower case)."""
@@ -163,33 +203,43 @@ class PlateRecognizer:
         other = [i for i in range(1, n_in) if pool[i].sum() == 0]
         self._pool[other, 0] = 1.0
 
-    def _forward(self, x: torch.Tensor, widths: list[int], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, widths: list[int], precision: str = "fp32") -> torch.Tensor:
         """Network scores (N, T, classes) where each plate's sequence ends at its own padded width.
 
         A plate padded to a batch's width must read as it reads alone, as ``easyocr.Reader.recognize``
         reads it: the convolutions see zeros past its own width (:class:`VggFeatures`), and as the
         bidirectional LSTM reads a sequence from both ends, a plate's frames go through it packed at
-        its own length; the frames past it come out as certain blanks.  ``dtype``: the convolutions'
-        and, on a CPU, the LSTM's (the output layer runs in fp32).
+        its own length; the frames past it come out as certain blanks.  ``precision``: the
+        convolutions' and, on a CPU, the LSTM's (see :meth:`__init__`; the output layer runs in fp32).
+        A batch of plates of different widths runs its convolutions in fp32 in place of int8.
         """
         m = self.model
         if not self._packed:
             return m(x, None)
-        conv = self._features(x, widths, dtype)
-        feats = m.AdaptiveAvgPool(conv.permute(0, 3, 1, 2)).squeeze(3).contiguous()  # (N, T, C)
+        if precision == "int8" and min(widths) == x.shape[3]:
+            conv = self._int8(x)
+        else:
+            conv = self._features(x, widths, torch.bfloat16 if precision == "bf16" else torch.float32)
+        if self._mean_rows:  # AdaptiveAvgPool((None, 1)) of the rows, as one reduction: the same sums
+            feats = conv.mean(dim=2).transpose(1, 2).contiguous()  # (N, T, C)
+        else:
+            feats = m.AdaptiveAvgPool(conv.permute(0, 3, 1, 2)).squeeze(3).contiguous()
         t_len = feats.shape[1]
         lengths = self._frame_counts(widths, t_len)
         ragged = bool((lengths < t_len).any())
         # the LSTM in bfloat16 on a CPU only (oneDNN's); on a GPU it is a small share and stays fp32
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16 and x.device.type == "cpu"):
-            for layer in m.SequenceModeling:
-                if ragged:
-                    packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
-                    out, _ = layer.rnn(packed)
-                    out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t_len)
-                else:  # one width: oneDNN's fused LSTM, the path stock takes for a lone crop
-                    out, _ = layer.rnn(feats)
-                feats = layer.linear(out)
+        lstm_bf16 = x.device.type == "cpu" and (precision == "bf16" or precision == "int8" and self._int8_lstm_bf16)
+        if lstm_bf16:
+            feats = feats.to(torch.bfloat16)
+        for layer in self._bf16_sequence() if lstm_bf16 else m.SequenceModeling:
+            if ragged:
+                packed = nn.utils.rnn.pack_padded_sequence(feats, lengths, batch_first=True, enforce_sorted=False)
+                out, _ = layer.rnn(packed)
+                out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t_len)
+            else:  # one width: oneDNN's fused LSTM, the path stock takes for a lone crop
+                out, _ = layer.rnn(feats)
+            # as (N*T, 2H) rows: on a 3-D bfloat16 input, linear runs a batched product on N copies of its weight
+            feats = layer.linear(out.reshape(-1, out.shape[2])).view(out.shape[0], out.shape[1], -1)
         scores = m.Prediction(feats.float().contiguous())
         past_end = torch.arange(t_len, device=x.device)[None, :] >= lengths.to(x.device)[:, None]
         blank = torch.full_like(scores[0, 0], -1e4)
@@ -199,21 +249,28 @@ class PlateRecognizer:
     def _log_probs(self, x: torch.Tensor, widths: list[int]) -> torch.Tensor:
         """Log-probabilities over [blank] + plate alphabet for a padded batch (N, 1, H, W).
 
-        In bfloat16, the plates with a close frame (:data:`CLOSE_MARGIN`) are read again in fp32:
-        the rounding can only turn a frame whose two best classes are close.
+        In bfloat16 or int8, the plates with a close frame (:data:`CLOSE_MARGINS`) are read again in
+        fp32: the rounding can only turn a frame whose two best classes are close.
         """
-        lp = self._pooled_log_probs(x, widths, self._feature_dtype)
-        if self._feature_dtype == torch.float32 or not len(lp):
+        lp = self._pooled_log_probs(x, widths, self.precision)
+        if self.precision == "fp32" or not len(lp):
             return lp
         best2 = lp.topk(2, dim=2).values
-        close = ((best2[..., 0] - best2[..., 1]).amin(dim=1) < CLOSE_MARGIN).nonzero().flatten()
+        close = ((best2[..., 0] - best2[..., 1]).amin(dim=1) < CLOSE_MARGINS[self.precision]).nonzero().flatten()
         if close.numel():
-            lp[close] = self._pooled_log_probs(x[close], [widths[i] for i in close.tolist()], torch.float32)
+            lp[close] = self._pooled_log_probs(x[close], [widths[i] for i in close.tolist()], "fp32")
         return lp
 
-    def _pooled_log_probs(self, x: torch.Tensor, widths: list[int], dtype: torch.dtype) -> torch.Tensor:
-        probs = self._forward(x, widths, dtype).float().softmax(dim=2)
-        return torch.log(probs @ self._pool + 1e-12)
+    def _bf16_sequence(self) -> nn.Module:
+        """A bfloat16 copy of the LSTM layers, made once (autocast would cast their weights on every call)."""
+        if self._sequence_bf16 is None:
+            self._sequence_bf16 = copy.deepcopy(self.model.SequenceModeling).to(torch.bfloat16)
+        return self._sequence_bf16
+
+    def _pooled_log_probs(self, x: torch.Tensor, widths: list[int], precision: str) -> torch.Tensor:
+        probs = self._forward(x, widths, precision).float().softmax(dim=2)
+        n, t_len, classes = probs.shape  # one (N*T, C) product: a batched one copies the pool per plate
+        return torch.log(probs.reshape(n * t_len, classes) @ self._pool + 1e-12).reshape(n, t_len, -1)
 
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:

@@ -26,7 +26,7 @@ from torch import nn
 
 
 @dataclass(frozen=True)
-class _Stage:
+class Stage:
     """A convolution, then an optional batch norm, an optional ReLU, an optional max-pool."""
 
     conv: nn.Conv2d
@@ -35,9 +35,9 @@ class _Stage:
     pool: tuple[int, int] | None  # (kh, kw) of a max-pool whose stride is its kernel
 
 
-def _parse(layers: list[nn.Module]) -> list[_Stage] | None:
+def _parse(layers: list[nn.Module]) -> list[Stage] | None:
     """The stages of a conv / [norm] / [ReLU] / [pool] sequence; None for any other layout."""
-    stages: list[_Stage] = []
+    stages: list[Stage] = []
     i = 0
     while i < len(layers):
         conv = layers[i]
@@ -58,7 +58,7 @@ def _parse(layers: list[nn.Module]) -> list[_Stage] | None:
                     or p.ceil_mode or kernel not in ((2, 2), (2, 1)):
                 return None
             pool, i = kernel, i + 1
-        stages.append(_Stage(conv, norm, relu, pool))
+        stages.append(Stage(conv, norm, relu, pool))
     return stages or None
 
 
@@ -102,6 +102,11 @@ class VggFeatures:
         self._stages = _parse(list(net)) if isinstance(net, nn.Sequential) else None
         self._weights: dict[tuple[torch.dtype, torch.device], list[tuple[torch.Tensor, torch.Tensor | None]]] = {}
         self._fused = _fused_conv_available()
+
+    @property
+    def stages(self) -> list[Stage] | None:
+        """The parsed stages (None: an unknown layout, run as the module's own ``forward``)."""
+        return self._stages
 
     @property
     def staged(self) -> bool:

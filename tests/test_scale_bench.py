@@ -55,6 +55,9 @@ def test_bench_store_runs_on_a_real_server(pg_server_url):
     assert 0 < r["history_p50_ms"] <= r["history_p99_ms"] and r["history_queries"] == 20
     assert 0 < r["history_uniform_p50_ms"] <= r["history_uniform_p99_ms"] <= r["history_max_ms"]
     assert r["convoy_plate_passages"] > 0 and r["convoy_ms"] > 0
+    assert r["checkpoint_after_load_s"] >= 0  # the test server's user is a superuser
+    assert 0 < r["history_after_checkpoint_p50_ms"] <= r["history_after_checkpoint_p99_ms"] \
+        <= r["history_after_checkpoint_max_ms"]
     assert 100 < r["bytes_per_read"] < 5000
     if r.get("history_index_in_memory_skipped"):  # a server without contrib's pg_prewarm says so
         assert "pg_prewarm" in r["history_index_in_memory_skipped"] and r["history_index_in_memory_p99_ms"] is None

@@ -6,6 +6,7 @@ message an operator can act on, not with a traceback later.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -457,6 +458,19 @@ def _security(parse: Any) -> Any:
         raise ConfigError(str(err)) from None
 
 
+def _check_int8(device: str, recognizer_config: Path) -> None:
+    """int8 reading needs a CPU and a model calibrated for it: said at start-up, not at the first frame."""
+    if device != "cpu":
+        raise ConfigError(f'reading.precision: "int8" runs on a CPU only (reading.device is {device!r})')
+    try:
+        scales = json.loads(recognizer_config.read_text()).get("int8", {}).get("activation_scales")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"reading.recognizer_config: {recognizer_config} is not a model's JSON ({exc})") from exc
+    if not scales:
+        raise ConfigError(f'reading.precision: "int8" needs int8.activation_scales in {recognizer_config.name}'
+                          " (models/calibrate_int8.py)")
+
+
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read ``path`` (default ``configs/lapi.toml``) then apply ``LAPI_*`` environment overrides."""
     env = dict(os.environ if env is None else env)
@@ -531,6 +545,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
     recognizer_config = _path(base, values.get("recognizer_config", "models/ocr/lapi_plate_g2.json"))
     if not recognizer_config.exists():
         raise ConfigError(f"reading.recognizer_config: {recognizer_config} does not exist")
+    if precision == "int8":
+        _check_int8(device, recognizer_config)
 
     return Settings(
         host=values.get("host", Settings.host), port=port, compress_after=compress_after,

@@ -6,8 +6,9 @@ work per cycle of fp32 ones; AMD Zen 4 has no AMX, where bfloat16 would gain as 
 
 What is quantized, and how (static, so that a plate reads the same in any batch):
 
-- the input: the grey pixels themselves (0..255), exact; a lone-crop offset of half a grey level
-  is taken back in the first convolution's bias;
+- the input: the grey pixels themselves (0..255), exact (values interpolated on the device are
+  rounded to a grey level); the offset of half a grey level is taken back in the first
+  convolution's bias;
 - the weights: per output channel, symmetric, with the batch norms folded in;
 - the activations between convolutions: one scale per stage, from a high percentile of the fp32
   network's activations over rendered plates (:func:`calibrate`), stored in the model's JSON

@@ -37,8 +37,9 @@ from lapi.reading.vgg_features import VggFeatures
 CLOSE_MARGINS = {"bf16": 0.1, "int8": 0.25}
 """Log-probability gap below which a frame's best class could turn with each precision's rounding:
 a plate with such a frame is read again in fp32.  On 512 real crops, bfloat16 changed two greedy
-strings (closest frames 0.05 and 0.01 nat apart; 0.1 nat re-reads 3.5 % of plates), int8 five
-(none with a gap over 0.2 nat; 0.25 re-reads ~10 %) (docs/benchmarks.md)."""
+strings (closest frames 0.05 and 0.01 nat apart; 0.1 nat re-reads 3.5 % of plates), int8 three
+(within 0.07 nat; 0.25 re-reads 10.5 %).  On 1,024 rendered plates one string of each got past
+its margin (docs/benchmarks.md)."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ class PlateRecognizer:
           (:func:`cpu_has_bf16_hardware`), else fp32; fp32 on a GPU.
 
         Why: on a CPU the network reads about 2.6 times as many plates/s in bfloat16 as in fp32 on
-        Intel AMX (1.7 times on AMD Zen 4), and about 2.6 times in int8 on Zen 4.  The price is
+        Intel AMX (1.8 times on AMD Zen 4), and about 2.3 times in int8 on Zen 4.  The price is
         precision, paid back where it can matter: a plate with a frame whose two best classes are
         within :data:`CLOSE_MARGINS` is read again in fp32, so the strings are fp32's but for rare
         plates (docs/benchmarks.md)."""
@@ -269,8 +270,7 @@ class PlateRecognizer:
 
     def _pooled_log_probs(self, x: torch.Tensor, widths: list[int], precision: str) -> torch.Tensor:
         probs = self._forward(x, widths, precision).float().softmax(dim=2)
-        n, t_len, classes = probs.shape  # one (N*T, C) product: a batched one copies the pool per plate
-        return torch.log(probs.reshape(n * t_len, classes) @ self._pool + 1e-12).reshape(n, t_len, -1)
+        return torch.log(probs @ self._pool + 1e-12)
 
     @torch.inference_mode()
     def plate_log_probs(self, crops: list[np.ndarray]) -> torch.Tensor:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from lapi.benchstats import percentile
+from lapi.reading import PRECISIONS
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "plates" / "manifest.csv"
 
@@ -85,7 +86,7 @@ def _camera_process(url: str, token: str, cameras: int, frames: list[bytes], per
 
 
 async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: float, threads: int,
-                 device: str, frames: list[bytes], truths: list[str | None]) -> dict[str, Any]:
+                 device: str, precision: str, frames: list[bytes], truths: list[str | None]) -> dict[str, Any]:
     from aiohttp import web
 
     from lapi.api.app import BATCHER, create_app
@@ -96,7 +97,7 @@ async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: f
     from lapi.store.tokens import TokenStore
 
     settings = load_settings(Path(__file__).resolve().parents[1] / "configs" / "lapi.toml", env={})
-    reader = PlateReader.from_settings(dataclasses.replace(settings, device=device))
+    reader = PlateReader.from_settings(dataclasses.replace(settings, device=device, precision=precision))
     reader.read_frames([decode_image(frames[0])])  # warm: first-call allocations are not the service's pace
     store = Store(url, max_size=8)
     await store.open()
@@ -133,6 +134,7 @@ async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: f
         "cameras": cameras, "frames_per_camera": per_camera, "frames": len(lat), "failures": len(result["failures"]),
         "first_failure": result["failures"][0] if result["failures"] else None,
         "batch_max_frames": batch, "batch_max_wait_ms": wait_ms, "reading_threads": threads, "device": device,
+        "precision": reader.recognizer.precision,
         "frames_per_s": round(len(lat) / result["seconds"], 2) if lat else 0.0,
         "latency_ms_p50": round(statistics.median(lat), 1) if lat else None,
         "latency_ms_p99": round(percentile(lat, 0.99), 1) if lat else None,
@@ -144,22 +146,25 @@ async def _bench(url: str, cameras: int, per_camera: int, batch: int, wait_ms: f
 
 def run_pipeline_bench(cameras: int = 4, per_camera: int = 10, batch: int = 8, wait_ms: float = 2.0, threads: int = 1,
                        device: str = "cpu", manifest: Path | None = DEFAULT_MANIFEST,
-                       database_url: str | None = None) -> dict[str, Any]:
+                       database_url: str | None = None, precision: str = "fp32") -> dict[str, Any]:
     """Run the bench on a scratch database; returns the figures."""
     from lapi.store.scratch import scratch_database
 
     if cameras < 1 or per_camera < 1 or batch < 1 or wait_ms < 0 or threads < 1:
         raise ValueError("cameras, frames per camera, batch and threads must be >= 1; wait must be >= 0")
+    if precision not in (*PRECISIONS, "auto"):
+        raise ValueError(f"precision: one of {', '.join(PRECISIONS)} or auto")
     frames, truths, origin = load_frames(manifest, min(cameras * per_camera, 200))
     with scratch_database(database_url) as url:
-        result = asyncio.run(_bench(url, cameras, per_camera, batch, wait_ms, threads, device, frames, truths))
+        result = asyncio.run(_bench(url, cameras, per_camera, batch, wait_ms, threads, device, precision, frames,
+                                    truths))
     return {"frames_from": origin, **result}
 
 
 def format_report(r: dict[str, Any]) -> str:
     return (f"{r['frames']} frames from {r['cameras']} cameras ({r['frames_from']}), {r['failures']} failed; "
             f"batches of <= {r['batch_max_frames']} frames / {r['batch_max_wait_ms']:g} ms, "
-            f"{r['reading_threads']} reading thread(s), {r['device']}\n"
+            f"{r['reading_threads']} reading thread(s), {r['device']}, recogniser in {r['precision']}\n"
             f"{r['frames_per_s']} frames/s; frame -> reads stored: p50 {r['latency_ms_p50']} ms, "
             f"p99 {r['latency_ms_p99']} ms; mean batch {r['mean_batch']} frames; "
             f"plate found on {r['plate_found']} of frames with a known plate; "

@@ -313,7 +313,7 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> None:
     try:
         result = run_pipeline_bench(args.cameras, args.frames, args.batch, args.wait_ms, args.threads, args.device,
                                     None if args.synthetic else (args.manifest or DEFAULT_MANIFEST),
-                                    args.database_url or os.environ.get("LAPI_DATABASE_URL"))
+                                    args.database_url or os.environ.get("LAPI_DATABASE_URL"), args.precision)
     except ValueError as exc:
         _die(str(exc))
     print(json.dumps(result, indent=2) if args.json else format_report(result))
@@ -515,6 +515,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--wait-ms", type=float, default=2.0, help="reading.batch_max_wait_ms (default 2)")
     b.add_argument("--threads", type=int, default=1, help="reading.reading_threads (default 1)")
     b.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    b.add_argument("--precision", default="fp32", help="reading.precision: fp32, bf16, int8 or auto (default fp32)")
     b.add_argument("--manifest", type=Path, help="plates manifest whose photos are pushed (default ../shared/data)")
     b.add_argument("--synthetic", action="store_true", help="push synthetic scenes even when real photos are there")
     _scratch_db_args(b)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -411,16 +411,19 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def _after_checkpoint_line(r: dict[str, Any]) -> str:
-    if r.get("history_after_checkpoint_p99_ms") is None:
-        return f"plate history after a checkpoint: not measured ({r.get('history_after_checkpoint_skipped')})"
-    return (f"plate history after a CHECKPOINT ({r['checkpoint_after_load_s']} s) has written out the load (other "
-            f"plates, still cold): p50 {r['history_after_checkpoint_p50_ms']} ms, p99 "
-            f"{r['history_after_checkpoint_p99_ms']} ms, max {r['history_after_checkpoint_max_ms']} ms")
+    return _second_history_line(r, "after_checkpoint", "plate history after a CHECKPOINT",
+                                lambda: f"{r['checkpoint_after_load_s']} s, written out the load; other plates, still cold")
 
 
 def _index_in_memory_line(r: dict[str, Any]) -> str:
-    if r.get("history_index_in_memory_p99_ms") is None:
-        return f"plate history with the plate index in memory: not measured ({r.get('history_index_in_memory_skipped')})"
-    return (f"plate history with the plate index in memory ({r['plate_index_bytes'] / 1e9:.2f} GB read into the page "
-            f"cache first; other plates): p50 {r['history_index_in_memory_p50_ms']} ms, p99 "
-            f"{r['history_index_in_memory_p99_ms']} ms, max {r['history_index_in_memory_max_ms']} ms")
+    return _second_history_line(r, "index_in_memory", "plate history with the plate index in memory",
+                                lambda: f"{r['plate_index_bytes'] / 1e9:.2f} GB read into the page cache first; "
+                                        "other plates")
+
+
+def _second_history_line(r: dict[str, Any], key: str, title: str, detail: Callable[[], str]) -> str:
+    """A history figure measured again under other conditions (``history_<key>_*``), or why it was not."""
+    if r.get(f"history_{key}_p99_ms") is None:
+        return f"{title}: not measured ({r.get(f'history_{key}_skipped')})"
+    return (f"{title} ({detail()}): p50 {r[f'history_{key}_p50_ms']} ms, p99 {r[f'history_{key}_p99_ms']} ms, "
+            f"max {r[f'history_{key}_max_ms']} ms")

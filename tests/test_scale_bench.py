@@ -73,3 +73,17 @@ def test_bench_store_refuses_silly_sizes():
     out = subprocess.run([sys.executable, "-m", "lapi.cli", "bench", "store", "--writers", "0"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "--writers must be between 1 and 16" in out.stderr
+
+
+def test_bench_store_report_says_why_a_figure_is_missing():
+    """A server without pg_prewarm or CHECKPOINT rights: the report names the reason, not a crash."""
+    from lapi.bench_store import _after_checkpoint_line, _index_in_memory_line
+
+    skipped = {"history_after_checkpoint_p99_ms": None, "history_after_checkpoint_skipped": "CHECKPOINT refused: x",
+               "history_index_in_memory_p99_ms": None, "history_index_in_memory_skipped": "pg_prewarm unavailable: y"}
+    assert _after_checkpoint_line(skipped).endswith("not measured (CHECKPOINT refused: x)")
+    assert _index_in_memory_line(skipped).endswith("not measured (pg_prewarm unavailable: y)")
+    measured = {"checkpoint_after_load_s": 0.5, "history_after_checkpoint_p50_ms": 1.0,
+                "history_after_checkpoint_p99_ms": 2.0, "history_after_checkpoint_max_ms": 3.0}
+    assert _after_checkpoint_line(measured) == ("plate history after a CHECKPOINT (0.5 s, written out the load; other "
+                                                "plates, still cold): p50 1.0 ms, p99 2.0 ms, max 3.0 ms")

@@ -23,15 +23,15 @@ sys.path.insert(0, str(ROOT))
 
 from lapi.bench_ocr import synthetic_crops  # noqa: E402
 from lapi.reading import int8_features  # noqa: E402
-from lapi.reading.recognizer import (PlateRecognizer, _width_groups, network_image, pad_batch,  # noqa: E402
-                                     padded_width)
+from lapi.reading.recognizer import (PlateRecognizer, network_image, pad_batch, padded_width,  # noqa: E402
+                                     width_groups)
 from lapi.reading.vgg_features import VggFeatures  # noqa: E402
 
 
 def calibration_batches(recognizer: PlateRecognizer, n: int, seed: int) -> Iterator[torch.Tensor]:
     """``n`` rendered plates as network inputs, in batches of one padded width (as a CPU reads them)."""
     images = [network_image(c, recognizer.config.img_height) for c in synthetic_crops(n, seed)]
-    for idx in _width_groups([padded_width(img.shape[1]) for img in images]):
+    for idx in width_groups([padded_width(img.shape[1]) for img in images]):
         yield pad_batch([images[i] for i in idx], padded_width(images[idx[0]].shape[1]))
 
 

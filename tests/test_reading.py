@@ -180,13 +180,13 @@ def test_a_box_inside_a_better_one_is_dropped():
 
 
 def test_width_groups_hold_one_width_each():
-    from lapi.reading.recognizer import _width_groups
+    from lapi.reading.recognizer import width_groups
 
     widths = [256, 64, 192, 256, 128, 128, 64, 384, 192]
-    groups = _width_groups(widths)
+    groups = width_groups(widths)
     assert sorted(i for g in groups for i in g) == list(range(len(widths)))
     assert [[widths[i] for i in g] for g in groups] == [[64, 64], [128, 128], [192, 192], [256, 256], [384]]
-    assert _width_groups([]) == [] and _width_groups([64]) == [[0]]
+    assert width_groups([]) == [] and width_groups([64]) == [[0]]
 
 
 def test_detection_leaves_the_process_thread_count_alone(settings, fixture_frame):

@@ -2,7 +2,7 @@
 
 Why: on a CPU the recogniser's time is its convolutions, and 8-bit integer convolutions (oneDNN /
 FBGEMM through torch's ``x86`` quantized engine, VNNI where the CPU has it) do about four times the
-work per cycle of fp32 ones; AMD Zen 4 has no AMX, where bfloat16 would gain as much.
+work per cycle of fp32 ones.  Without AMX (AMD Zen 4) bfloat16 does only about twice.
 
 What is quantized, and how (static, so that a plate reads the same in any batch):
 

@@ -286,7 +286,7 @@ class PlateRecognizer:
         score) to a common length.  On a GPU one pass over the whole batch is cheaper.
         """
         images = [network_image(crop, self.config.img_height) for crop in crops]
-        groups = _width_groups([padded_width(img.shape[1]) for img in images]) if self.device.type == "cpu" \
+        groups = width_groups([padded_width(img.shape[1]) for img in images]) if self.device.type == "cpu" \
             else [list(range(len(images)))]
         parts: list[tuple[list[int], torch.Tensor]] = []
         lengths = torch.zeros(len(images), dtype=torch.long)
@@ -456,7 +456,7 @@ def _is_vgg_bilstm(model: nn.Module) -> bool:
         and all(hasattr(layer, "rnn") and hasattr(layer, "linear") for layer in model.SequenceModeling)
 
 
-def _width_groups(widths: list[int]) -> list[list[int]]:
+def width_groups(widths: list[int]) -> list[list[int]]:
     """Indices grouped by equal width, narrowest first."""
     groups: dict[int, list[int]] = {}
     for i in sorted(range(len(widths)), key=lambda i: widths[i]):

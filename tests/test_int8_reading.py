@@ -119,3 +119,16 @@ def test_bad_precisions_are_refused(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="int8.activation_scales must be a list of positive numbers"):
         PlateRecognizer(tmp_path / "bad.json")
+
+
+def test_int8_reads_a_ragged_batch_in_fp32_convolutions(fp32, int8, crops):
+    """Plates of many widths in one pass (device crops on a CPU): the column zeroing needs the fp32
+    convolutions, so int8 steps aside there and the strings are still fp32's."""
+    images = [network_image(c, 64) for c in crops]
+    widths = [padded_width(img.shape[1]) for img in images]
+    assert len(set(widths)) >= 3
+    x = pad_batch(images, max(widths))
+    with torch.inference_mode():
+        ours, theirs = int8._log_probs(x, widths), fp32._log_probs(x, widths)
+    alphabet = fp32.config.plate_alphabet
+    assert [r.text for r in greedy_decode_batch(ours, alphabet)] == [r.text for r in greedy_decode_batch(theirs, alphabet)]

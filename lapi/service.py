@@ -58,6 +58,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
             await store.upsert_camera(cam)
         log.info("loading detector %s and recogniser %s", settings.detector_dir, settings.recognizer_config)
         reader = PlateReader.from_settings(settings)
+        log.info("recogniser network in %s on %s (reading.precision = %r)", reader.recognizer.precision,
+                 settings.device, settings.precision)
         ts = settings.trackers
         app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts,
                          tracking=settings.tracking, streams=settings.streams,

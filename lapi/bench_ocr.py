@@ -18,7 +18,7 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
@@ -32,6 +32,8 @@ from lapi.reading.recognizer import PlateRecognizer, cpu_has_bf16_hardware, gree
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "models" / "ocr"
+ROUNDS = 4
+"""Turns the paths take over the crops (see :func:`bench_ocr`)."""
 
 
 @dataclass
@@ -115,7 +117,7 @@ def _stock_reader(device: str, quantize: bool):
                           quantize=quantize)
 
 
-def _read_stock(stock, images: list[np.ndarray], alphabet: str, log, name: str,
+def _read_stock(stock, images: list[np.ndarray], alphabet: str,
                 contrast_ths: float = 0.1) -> tuple[list[str], list[float], float, float]:
     """Each crop through ``recognize`` as a caller of stock EasyOCR does; (strings, ms per crop, seconds,
     CPU seconds of this process).
@@ -127,27 +129,27 @@ def _read_stock(stock, images: list[np.ndarray], alphabet: str, log, name: str,
     texts: list[str] = []
     crop_ms: list[float] = []
     t0, c0 = time.perf_counter(), time.process_time()
-    for i, img in enumerate(images, 1):
+    for img in images:
         tc = time.perf_counter()
         out = stock.recognize(img, allowlist=alphabet, detail=0, contrast_ths=contrast_ths)
         crop_ms.append((time.perf_counter() - tc) * 1000)
         texts.append(out[0] if out else "")
-        if i % max(1, len(images) // 4) == 0:
-            log(f"{name}: {i}/{len(images)}")
     return texts, crop_ms, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _warm(recognizer: PlateRecognizer, crops: list[np.ndarray], batch: int, sync) -> None:
+    """Every batch once, untimed: oneDNN builds a kernel for each new shape (batch size, width)
+    once, and a service reading all day has built them."""
+    for start in range(0, len(crops), batch):
+        recognizer.plate_log_probs(crops[start: start + batch])
+    sync()
 
 
 def _read_batched(recognizer: PlateRecognizer, crops: list[np.ndarray], batch: int,
                   sync) -> tuple[list[str], list[float], float, float]:
     """LAPI's greedy path over ``crops`` in batches, network-height images made inside the timed path;
-    (strings, ms per batch, seconds, CPU seconds of this process).
-
-    Warmed up on every batch first: oneDNN builds a kernel for each new shape (batch size, width)
-    once, and a service reading all day has built them."""
+    (strings, ms per batch, seconds, CPU seconds of this process)."""
     alphabet = recognizer.config.plate_alphabet
-    for start in range(0, len(crops), batch):
-        recognizer.plate_log_probs(crops[start: start + batch])
-    sync()
     texts: list[str] = []
     batch_ms: list[float] = []
     t0, c0 = time.perf_counter(), time.process_time()
@@ -160,9 +162,38 @@ def _read_batched(recognizer: PlateRecognizer, crops: list[np.ndarray], batch: i
     return texts, batch_ms, time.perf_counter() - t0, time.process_time() - c0
 
 
+@dataclass
+class _Timing:
+    """One path's strings and times, summed over the rounds."""
+
+    texts: list[str] = field(default_factory=list)
+    ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    def add(self, part: tuple[list[str], list[float], float, float]) -> None:
+        texts, ms, seconds, cpu_seconds = part
+        self.texts += texts
+        self.ms += ms
+        self.seconds += seconds
+        self.cpu_seconds += cpu_seconds
+
+
+def _rounds(count: int, rounds: int, step: int = 1) -> list[tuple[int, int]]:
+    """``count`` items cut into at most ``rounds`` contiguous parts of whole ``step``s (batches)."""
+    steps = -(-count // step)
+    parts = min(rounds, steps)
+    bounds = [round(i * steps / parts) * step for i in range(parts + 1)] if parts else [0]
+    return [(lo, min(hi, count)) for lo, hi in zip(bounds, bounds[1:])]
+
+
 def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int | None = None,
               progress: bool = True, manifest: Path | None = None) -> OcrBench:
-    """Read ``n`` crops both ways; stock EasyOCR reads ``stock_n`` of them (it is the slow one)."""
+    """Read ``n`` crops both ways; stock EasyOCR reads ``stock_n`` of them (it is the slow one).
+
+    The paths take turns, a part of the crops each per round (:data:`ROUNDS`), so that a machine
+    whose speed drifts over the minutes of a run (a shared VM) slows every path alike and the ratios
+    hold; each path's rate is its crops over its summed time."""
     crops, source = load_crops(n, manifest=manifest)
     config = MODELS / "lapi_plate_g2.json"
     # no grammar and fp32 throughout: the strings must match EasyOCR's on the same network
@@ -181,37 +212,55 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
 
     if cuda:
         torch.cuda.reset_peak_memory_stats()
-    lapi_texts, batch_ms, lapi_s, lapi_cpu = _read_batched(greedy, crops, batch, sync)
-    log(f"LAPI batched: {n / lapi_s:.1f} plates/s")
-    bf16_texts = int8_texts = None
+    paths = {"fp32": greedy}
     if cuda or cpu_has_bf16_hardware():  # where bfloat16 runs in hardware: the network in bf16, close plates in fp32
-        bf16 = PlateRecognizer(config, device=device, precision="bf16")
-        bf16_texts, _, bf16_s, _ = _read_batched(bf16, crops, batch, sync)
-        log(f"LAPI batched, bfloat16: {n / bf16_s:.1f} plates/s")
+        paths["bf16"] = PlateRecognizer(config, device=device, precision="bf16")
     if not cuda and int8_features.engine_available():  # the convolutions in int8, close plates in fp32
-        int8 = PlateRecognizer(config, device=device, precision="int8")
-        int8_texts, _, int8_s, _ = _read_batched(int8, crops, batch, sync)
-        log(f"LAPI batched, int8: {n / int8_s:.1f} plates/s")
-
-    t0 = time.perf_counter()
-    for start in range(0, n, batch):
-        grammar.recognise(crops[start: start + batch])
-    sync()
-    grammar_s = time.perf_counter() - t0
-    log(f"LAPI batched + grammar decode: {n / grammar_s:.1f} plates/s")
-    peak_device = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
-
+        paths["int8"] = PlateRecognizer(config, device=device, precision="int8")
+    for recognizer in [*paths.values(), grammar]:
+        _warm(recognizer, crops, batch, sync)
     stock_n = min(n, stock_n or n)
     images = [network_image(c, greedy.config.img_height) for c in crops[:stock_n]]
-    # the same network as LAPI's (fp32), read once per crop: identical strings expected
-    stock_texts, crop_ms, stock_s, stock_cpu = _read_stock(_stock_reader(device, quantize=False), images, alphabet, log,
-                                                "stock EasyOCR", contrast_ths=0.0)
-    stock_rate = stock_n / stock_s
+    # the same network as LAPI's (fp32), read once per crop: identical strings expected; and stock's
+    # CPU default, dynamic int8 quantization, faster and slightly different strings
+    stocks = {"stock": _stock_reader(device, quantize=False)}
+    if not cuda:
+        stocks["quantized"] = _stock_reader(device, quantize=True)
+    timings = {name: _Timing() for name in [*stocks, *paths, "grammar"]}
+    lapi_parts, stock_parts = _rounds(n, ROUNDS, batch), _rounds(stock_n, ROUNDS)
+    rounds = max(len(lapi_parts), len(stock_parts))
+    lapi_parts += [(n, n)] * (rounds - len(lapi_parts))
+    stock_parts += [(stock_n, stock_n)] * (rounds - len(stock_parts))
+    for r, ((lo, hi), (s_lo, s_hi)) in enumerate(zip(lapi_parts, stock_parts)):
+        for name, stock in stocks.items():
+            if s_hi > s_lo:  # fp32 stock without its contrast re-read: both decoders see one network output
+                timings[name].add(_read_stock(stock, images[s_lo:s_hi], alphabet,
+                                              contrast_ths=0.0 if name == "stock" else 0.1))
+        for name, recognizer in paths.items():
+            if hi > lo:
+                timings[name].add(_read_batched(recognizer, crops[lo:hi], batch, sync))
+        t0 = time.perf_counter()
+        for start in range(lo, hi, batch):
+            grammar.recognise(crops[start: min(start + batch, hi)])
+        sync()
+        timings["grammar"].seconds += time.perf_counter() - t0
+        log(f"round {r + 1}/{rounds}: " + ", ".join(
+            f"{name} {len(t.texts) / t.seconds:.1f}" for name, t in timings.items() if t.seconds and t.texts)
+            + " plates/s so far")
+    peak_device = torch.cuda.max_memory_allocated() / 2**20 if cuda else None
+    stock_texts, crop_ms = timings["stock"].texts, timings["stock"].ms
+    stock_rate, stock_cpu = stock_n / timings["stock"].seconds, timings["stock"].cpu_seconds
     quant_rate = quant_cpu_rate = None
-    if not cuda:  # stock's CPU default: dynamic int8 quantization, faster and slightly different strings
-        _, _, quant_s, quant_cpu = _read_stock(_stock_reader(device, quantize=True), images, alphabet, log,
-                                           "stock EasyOCR, quantized")
-        quant_rate, quant_cpu_rate = stock_n / quant_s, stock_n / quant_cpu
+    if "quantized" in timings:
+        quant_rate = stock_n / timings["quantized"].seconds
+        quant_cpu_rate = stock_n / timings["quantized"].cpu_seconds
+    lapi_texts, batch_ms = timings["fp32"].texts, timings["fp32"].ms
+    lapi_s, lapi_cpu, grammar_s = timings["fp32"].seconds, timings["fp32"].cpu_seconds, timings["grammar"].seconds
+    bf16_texts = timings["bf16"].texts if "bf16" in paths else None
+    bf16_s = timings["bf16"].seconds if "bf16" in paths else 0.0
+    int8_texts = timings["int8"].texts if "int8" in paths else None
+    int8_s = timings["int8"].seconds if "int8" in paths else 0.0
+
     def identical(texts: list[str]) -> float:
         return sum(a == b for a, b in zip(stock_texts, texts[:stock_n])) / max(stock_n, 1)
 

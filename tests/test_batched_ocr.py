@@ -180,3 +180,14 @@ def test_close_plates_are_read_again_in_fp32(greedy, crops, monkeypatch, precisi
     assert torch.equal(lower.plate_log_probs(crops), fp32_lp)
     monkeypatch.setitem(recognizer.CLOSE_MARGINS, precision, -1.0)
     assert not torch.equal(lower.plate_log_probs(crops), fp32_lp)
+
+
+def test_bench_rounds_cover_every_crop_in_whole_batches():
+    """The bench's paths take turns over contiguous parts: every crop once, a batch never split."""
+    from lapi.bench_ocr import _rounds
+
+    for count, rounds, step in [(512, 4, 64), (12, 4, 6), (6, 4, 1), (5, 4, 64), (100, 4, 64), (0, 4, 8)]:
+        parts = _rounds(count, rounds, step)
+        assert len(parts) <= rounds
+        assert [i for lo, hi in parts for i in range(lo, hi)] == list(range(count))
+        assert all(lo % step == 0 for lo, _ in parts)

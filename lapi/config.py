@@ -17,7 +17,7 @@ from typing import Any
 from lapi import grammars
 from lapi.cameras import Camera
 from lapi.investigations.settings import InvestigationSettings, parse_investigations
-from lapi.reading import PRECISIONS
+from lapi.reading import PRECISIONS, int8_activation_scales
 from lapi.security_config import LimitSettings, RetentionSettings
 from lapi.video_config import parse_streams, parse_tracking, without_stream_keys
 
@@ -463,9 +463,13 @@ def _check_int8(device: str, recognizer_config: Path) -> None:
     if device != "cpu":
         raise ConfigError(f'reading.precision: "int8" runs on a CPU only (reading.device is {device!r})')
     try:
-        scales = json.loads(recognizer_config.read_text()).get("int8", {}).get("activation_scales")
-    except (OSError, ValueError, AttributeError) as exc:
+        model = json.loads(recognizer_config.read_text())
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"reading.recognizer_config: {recognizer_config} is not a model's JSON ({exc})") from exc
+    try:
+        scales = int8_activation_scales(model, recognizer_config.name) if isinstance(model, dict) else None
+    except ValueError as exc:
+        raise ConfigError(f"reading.recognizer_config: {exc}") from exc
     if not scales:
         raise ConfigError(f'reading.precision: "int8" needs int8.activation_scales in {recognizer_config.name}'
                           " (models/calibrate_int8.py)")

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from lapi import grammars
-from lapi.reading import PRECISIONS, int8_features
+from lapi.reading import PRECISIONS, int8_activation_scales, int8_features
 from lapi.reading.ctc import TemplateBank, decode_batch
 from lapi.reading.rectify import split_two_lines
 from lapi.reading.vgg_features import VggFeatures
@@ -82,17 +82,8 @@ class RecognizerConfig:
             img_height=int(raw["img_height"]),
             case_insensitive=bool(raw.get("case_insensitive", False)),
             plate_alphabet=raw["plate_alphabet"],
-            int8_scales=_int8_scales(raw, path),
+            int8_scales=int8_activation_scales(raw, str(path)),
         )
-
-
-def _int8_scales(raw: dict, path: Path) -> tuple[float, ...] | None:
-    scales = raw.get("int8", {}).get("activation_scales")
-    if scales is None:
-        return None
-    if not isinstance(scales, list) or not all(isinstance(v, (int, float)) and v > 0 for v in scales):
-        raise ValueError(f"{path}: int8.activation_scales must be a list of positive numbers")
-    return tuple(float(v) for v in scales)
 
 
 def resolve_weights(ref: str, base: Path) -> Path:

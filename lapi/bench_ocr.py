@@ -256,16 +256,22 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
         quant_cpu_rate = stock_n / timings["quantized"].cpu_seconds
     lapi_texts, batch_ms = timings["fp32"].texts, timings["fp32"].ms
     lapi_s, lapi_cpu, grammar_s = timings["fp32"].seconds, timings["fp32"].cpu_seconds, timings["grammar"].seconds
-    bf16_texts = timings["bf16"].texts if "bf16" in paths else None
-    bf16_s = timings["bf16"].seconds if "bf16" in paths else 0.0
-    int8_texts = timings["int8"].texts if "int8" in paths else None
-    int8_s = timings["int8"].seconds if "int8" in paths else 0.0
 
     def identical(texts: list[str]) -> float:
         return sum(a == b for a, b in zip(stock_texts, texts[:stock_n])) / max(stock_n, 1)
 
     lapi_rate = n / lapi_s
     baseline = max(stock_rate, quant_rate or 0.0)
+
+    def lower(name: str) -> tuple[float | None, float | None, float | None]:
+        """A lower-precision path's plates/s, identical strings and speed-up; Nones where it did not run."""
+        if name not in paths:
+            return None, None, None
+        rate = n / timings[name].seconds
+        return round(rate, 1), round(identical(timings[name].texts), 4), round(rate / baseline, 2)
+
+    bf16_rate, bf16_identical, bf16_speedup = lower("bf16")
+    int8_rate, int8_identical, int8_speedup = lower("int8")
     cpu_baseline = max(stock_n / stock_cpu, quant_cpu_rate or 0.0)
     return OcrBench(
         device=device, crops=n, crop_source=source, batch=batch,
@@ -276,12 +282,8 @@ def bench_ocr(n: int = 512, batch: int = 64, device: str = "cpu", stock_n: int |
         stock_quantized_plates_per_s=round(quant_rate, 1) if quant_rate else None,
         lapi_grammar_plates_per_s=round(n / grammar_s, 1), speedup=round(lapi_rate / baseline, 2),
         identical_strings=round(identical(lapi_texts), 4),
-        lapi_bf16_plates_per_s=round(n / bf16_s, 1) if bf16_texts is not None else None,
-        bf16_identical_strings=round(identical(bf16_texts), 4) if bf16_texts is not None else None,
-        speedup_bf16=round(n / bf16_s / baseline, 2) if bf16_texts is not None else None,
-        lapi_int8_plates_per_s=round(n / int8_s, 1) if int8_texts is not None else None,
-        int8_identical_strings=round(identical(int8_texts), 4) if int8_texts is not None else None,
-        speedup_int8=round(n / int8_s / baseline, 2) if int8_texts is not None else None,
+        lapi_bf16_plates_per_s=bf16_rate, bf16_identical_strings=bf16_identical, speedup_bf16=bf16_speedup,
+        lapi_int8_plates_per_s=int8_rate, int8_identical_strings=int8_identical, speedup_int8=int8_speedup,
         stock_plates_per_cpu_s=round(cpu_baseline, 2), lapi_plates_per_cpu_s=round(n / lapi_cpu, 2),
         speedup_cpu=round((n / lapi_cpu) / cpu_baseline, 2),
         peak_rss_mib=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -252,11 +252,11 @@ async def _history_after_checkpoint(store: Any, net: Network, end: datetime, que
     """Plate history again, for other plates, once a CHECKPOINT has written out what the load and its
     VACUUM left dirty.
 
-    Why: right after a 17 GB bulk load, VACUUM's hint bits and the load's own pages are still being
-    written back, and a cold history's disk reads queue behind those writes (a 50 M run's p99 went
-    from ~13 to 74 ms while its median held).  A national network writes ~1,100 reads/s at its
-    peak, a hundredth of this load's rate: this second figure is the history a steady system
-    serves, the first the one right after a bulk import.
+    Why: a 50 M run's cold p99 went from ~13 to 74 ms while its median held, and one explanation
+    was cold reads queueing behind the write-back of the 17 GB just loaded.  A national network
+    writes ~1,100 reads/s at its peak, a hundredth of this load's rate, so the two figures side by
+    side tell a steady system's history from one right after a bulk import (on a Zen 4 VM the tail
+    stayed after the checkpoint: it was cold reads, not write-back; docs/benchmarks.md).
     """
     t0 = time.perf_counter()
     async with store.pool.connection() as conn:

@@ -11,7 +11,8 @@ then measures:
   whole bulk path (``Store.store_frames``: camera lookup, watchlist matching, COPY) on a sample,
   per Python process;
 * plate history: ``Store.sightings`` (what ``GET /v1/vehicles/{plate}/sightings`` runs) over a
-  90-day window for plates drawn as investigators would meet them, p50/p99;
+  90-day window for plates drawn as investigators would meet them, p50/p99, once the plate-day
+  summary (lapi/store/plate_days.py) has caught up with the load, and again without it;
 * convoy query: ``GeoStore.convoy_data`` plus scoring for a frequent plate over 7 days;
 * size: plate_reads (heap, indexes, TOAST) per million reads, and the whole database.
 
@@ -301,6 +302,44 @@ async def _history_with_index_in_memory(store: Any, net: Network, end: datetime,
             "plate_index_bytes": int(index_bytes)}
 
 
+async def _summarise(store: Any, reads: int, progress: Any) -> dict[str, Any]:
+    """Build the plate-day summary of the loaded days (lapi/store/plate_days.py), as the service's job
+    would, day by day; its time and size.  A live network summarises one day a day; this is the
+    catch-up after a bulk import."""
+    from lapi.store.plate_days import PlateDays
+
+    if progress:
+        progress("plate-day summary of every loaded day")
+    t0 = time.perf_counter()
+    done = await PlateDays(store).refresh()
+    build_s = time.perf_counter() - t0
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("SELECT count(*), pg_total_relation_size('plate_days') FROM plate_days")
+        rows, size = await cur.fetchone()
+    return {"plate_days_days": len(done["days"]), "plate_days_build_s": round(build_s, 1),
+            "plate_days_s_per_day": round(build_s / max(1, len(done["days"])), 2),
+            "plate_days_rows": int(rows), "plate_days_bytes": int(size),
+            "plate_days_bytes_per_read": round(size / reads, 1)}
+
+
+async def _history_without_summary(store: Any, net: Network, end: datetime, queries: int,
+                                   seed: int) -> dict[str, Any]:
+    """Plate history again, for other plates, with the summary set aside: every day of the window is
+    scanned, as before the summary existed (the comparison its design rests on)."""
+    async with store.pool.connection() as conn:
+        cur = await conn.execute("DELETE FROM plate_day_summaries RETURNING day, summarised_at")
+        kept = await cur.fetchall()
+    try:
+        bare = await _history(store, net, end, queries, seed + 300)
+    finally:
+        async with store.pool.connection() as conn:
+            cur = conn.cursor()
+            await cur.executemany("INSERT INTO plate_day_summaries (day, summarised_at) VALUES (%s, %s)", kept)
+    return {"history_without_summary_p50_ms": bare["history_p50_ms"],
+            "history_without_summary_p99_ms": bare["history_p99_ms"],
+            "history_without_summary_max_ms": bare["history_max_ms"]}
+
+
 async def _convoy(store: Any, end: datetime, repeats: int = 5) -> dict[str, Any]:
     from geo.convoys import ConvoyRules, score_candidates
     from lapi.store.geo import GeoStore
@@ -367,8 +406,10 @@ async def _bench(url: str, n: int, days: int, cameras: int, batch: int, writers:
                 "insert_sample": insert_n, "insert_rows_per_s": round(insert_rate),
                 "copy_vs_insert": round(copy_rate / insert_rate, 1),
                 "store_frames_sample": frames_n, "store_frames_reads_per_s": round(frames_rate),
+                **await _summarise(store, load["loaded"] + insert_n + frames_n, progress),
                 **await _history(store, net, end, queries, seed),
                 **await _history_after_checkpoint(store, net, end, queries, seed), **await _convoy(store, end),
+                **await _history_without_summary(store, net, end, queries, seed),
                 **await _history_with_index_in_memory(store, net, end, queries, seed),
                 **await _sizes(store, load["loaded"] + insert_n + frames_n),
                 "targets": TARGETS}
@@ -402,11 +443,17 @@ def format_report(r: dict[str, Any]) -> str:
         f"p50 {r['history_by_read_p50_ms']} / p99 {r['history_by_read_p99_ms']} ms, drawn uniformly: "
         f"p50 {r['history_uniform_p50_ms']} / p99 {r['history_uniform_p99_ms']} ms",
         _after_checkpoint_line(r),
+        f"plate history without the plate-day summary (every day of the window scanned, as before it; other "
+        f"plates): p50 {r['history_without_summary_p50_ms']} ms, p99 {r['history_without_summary_p99_ms']} ms, "
+        f"max {r['history_without_summary_max_ms']} ms",
         _index_in_memory_line(r),
         f"convoy query, {CONVOY_DAYS} days, most-read plate ({r['convoy_plate_passages']} passages, "
         f"{r['convoy_co_sightings']} co-sightings): {r['convoy_ms']} ms",
         f"size: {r['bytes_per_read']} bytes/read in plate_reads with indexes = {r['gb_per_million_reads']} GB per "
         f"million reads (no crops); database {r['database_bytes'] / 1e9:.2f} GB",
+        f"plate-day summary: {r['plate_days_days']} days in {r['plate_days_build_s']} s "
+        f"({r['plate_days_s_per_day']} s a day), {r['plate_days_rows']:,} rows, "
+        f"{r['plate_days_bytes_per_read']} bytes/read",
     ])
 
 

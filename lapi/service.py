@@ -19,6 +19,7 @@ from lapi.reading.pipeline import PlateReader
 from lapi.store.camera_hours import CameraHours
 from lapi.store.db import Store
 from lapi.store.embedded import EmbeddedPostgres
+from lapi.store.plate_days import PlateDays
 from lapi.store.retention import RetentionJob
 from lapi.store.timescale import apply_policies
 from lapi.store.tokens import TokenStore
@@ -26,6 +27,7 @@ from trackers.server import TeltonikaServer
 
 log = logging.getLogger("lapi")
 CAMERA_HOURS_EVERY = timedelta(minutes=10)  # plain PostgreSQL: the hourly summary's refresh
+PLATE_DAYS_EVERY = timedelta(minutes=15)    # the plate-day summary: closed days, days written late
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
@@ -42,13 +44,14 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     dispatcher = None
     runner = osmand_runner = None
     teltonika = None
-    retention_task = hours_task = None
+    retention_task = hours_task = plate_days_task = None
     try:
         await store.open()
         if store.partitions.timescale:  # compression and the hourly aggregate's refresh (lapi/store/timescale.py)
             async with store.pool.connection() as conn:
                 await apply_policies(conn, settings.compress_after)
         hours_task = asyncio.create_task(CameraHours(store).run_periodically(CAMERA_HOURS_EVERY), name="camera-hours")
+        plate_days_task = asyncio.create_task(PlateDays(store).run_periodically(PLATE_DAYS_EVERY), name="plate-days")
         if not await TokenStore(store).has_active_admin():
             log.warning("no admin token yet: every API call needs a token. Make the first one with\n"
                         "    lapi token create --role admin --principal <your name>\n"
@@ -110,7 +113,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
-        for task in (retention_task, hours_task):
+        for task in (retention_task, hours_task, plate_days_task):
             if task is not None:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)

@@ -9,7 +9,7 @@ import torch
 from conftest import ROOT
 from lapi.bench_ocr import synthetic_crops
 from lapi.reading import int8_features
-from lapi.reading.recognizer import (PlateRecognizer, cpu_has_amx, cpu_has_bf16_hardware, greedy_ctc_decode,
+from lapi.reading.recognizer import (PlateRecognizer, cpu_has_bf16_hardware, greedy_ctc_decode,
                                      greedy_decode_batch, network_image)
 
 CONFIG = ROOT / "models" / "ocr" / "lapi_plate_g2.json"
@@ -100,8 +100,7 @@ def test_bf16_reads_as_fp32_does(greedy, crops):
     scores within bfloat16's rounding; "auto" follows the CPU."""
     bf16 = PlateRecognizer(CONFIG, precision="bf16")
     assert (bf16.precision, greedy.precision) == ("bf16", "fp32")
-    expected = "bf16" if cpu_has_amx() else "int8" if int8_features.engine_available() \
-        else "bf16" if cpu_has_bf16_hardware() else "fp32"
+    expected = "int8" if int8_features.engine_available() else "bf16" if cpu_has_bf16_hardware() else "fp32"
     assert PlateRecognizer(CONFIG, precision="auto").precision == expected
     fp32_lp, bf16_lp = greedy.plate_log_probs(crops), bf16.plate_log_probs(crops)
     assert bf16_lp.dtype == torch.float32 and bf16_lp.shape == fp32_lp.shape

@@ -59,6 +59,11 @@ def test_bench_store_runs_on_a_real_server(pg_server_url):
     assert 0 < r["history_after_checkpoint_p50_ms"] <= r["history_after_checkpoint_p99_ms"] \
         <= r["history_after_checkpoint_max_ms"]
     assert 100 < r["bytes_per_read"] < 5000
+    # the plate-day summary caught up with the loaded days (3, the INSERT sample's, the frames sample's)
+    assert r["plate_days_days"] >= 4 and 0 < r["plate_days_rows"] < 6800 and r["plate_days_bytes_per_read"] > 0
+    assert r["plate_days_build_s"] >= 0
+    assert 0 < r["history_without_summary_p50_ms"] <= r["history_without_summary_p99_ms"] \
+        <= r["history_without_summary_max_ms"]
     if r.get("history_index_in_memory_skipped"):  # a server without contrib's pg_prewarm says so
         assert "pg_prewarm" in r["history_index_in_memory_skipped"] and r["history_index_in_memory_p99_ms"] is None
     else:

@@ -119,21 +119,22 @@ async def test_0009_upgrades_a_version_8_database_that_holds_reads_and_fitted_be
     from lapi.store import migrations
     from lapi.store.db import Store
 
+    now = datetime.now(timezone.utc)  # today's reads: an older release's writer marks no late day
     shipped = migrations.load_migrations()
     monkeypatch.setattr(migrations, "load_migrations", lambda: [m for m in shipped if m.version < 9])
     old = Store(database_url, max_size=2)
     await old.open()
     await old.upsert_camera(Camera(id="cam-1", name="", lat=50.95, lon=1.85, heading=90.0, road="A16"))
-    await old.store_reads("cam-1", NOW, [read("AB123CD"), read("GV073KP")])
+    await old.store_reads("cam-1", now, [read("AB123CD"), read("GV073KP")])
     async with old.pool.connection() as conn:
         await conn.execute("INSERT INTO beacons (id) VALUES ('bcn-1')")
         await conn.execute("INSERT INTO beacon_fittings (beacon_id, plate_norm, plate_text, fitted_from)"
-                           " VALUES ('bcn-1', 'AB123CD', 'AB-123-CD', %s)", (NOW - timedelta(days=1),))
+                           " VALUES ('bcn-1', 'AB123CD', 'AB-123-CD', %s)", (now - timedelta(days=1),))
     await old.close()
     monkeypatch.undo()
 
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        assert await migrations.migrate(conn) == [9]
+        assert await migrations.migrate(conn) == [9, 10]
         assert await _byte_ordered_partition_indexes(conn) == 2
         cur = await conn.execute("SELECT b.id, f.plate_norm FROM beacons b"
                                  " JOIN beacon_fittings f ON f.beacon_id = b.id")
@@ -141,9 +142,9 @@ async def test_0009_upgrades_a_version_8_database_that_holds_reads_and_fitted_be
     store = Store(database_url, max_size=2)
     await store.open()
     try:
-        window = (NOW - timedelta(days=1), NOW + timedelta(days=1))
+        window = (now - timedelta(days=1), now + timedelta(days=1))
         assert [s["plate_norm"] for s in await store.sightings("GV073KP", *window)] == ["GV073KP"]
-        await store.store_reads("cam-1", NOW + timedelta(seconds=1), [read("GV073KP")])
+        await store.store_reads("cam-1", now + timedelta(seconds=1), [read("GV073KP")])
         assert len(await store.sightings("GV073KP", *window)) == 2
     finally:
         await store.close()

@@ -121,12 +121,11 @@ class PlateRecognizer:
         - "int8": the convolutions in 8-bit integers (:mod:`lapi.reading.int8_features`; a CPU only,
           and the model's JSON must carry ``int8.activation_scales``), the LSTM in bfloat16 where the
           CPU computes it in hardware, else fp32;
-        - "auto": on a CPU with Intel AMX bfloat16 (the fastest measured there), else int8 where it
-          can run, else bfloat16 where the CPU computes it in hardware (:func:`cpu_has_bf16_hardware`),
-          else fp32; fp32 on a GPU.
+        - "auto": on a CPU int8 where it can run, else bfloat16 where the CPU computes it in hardware
+          (:func:`cpu_has_bf16_hardware`), else fp32; fp32 on a GPU.
 
-        Why: on a CPU the network reads about 2.6 times as many plates/s in bfloat16 as in fp32 on
-        Intel AMX (1.8 times on AMD Zen 4), and about 2.3 times in int8 on Zen 4.  The price is
+        Why: on a CPU the network reads about 3 times as many plates/s in bfloat16 as in fp32 on
+        Intel AMX (1.8 times on AMD Zen 4), and int8 more still: 3.5 times on AMX, 2.3 on Zen 4.  The price is
         precision, paid back where it can matter: a plate with a frame whose two best classes are
         within :data:`CLOSE_MARGINS` is read again in fp32, so the strings are fp32's but for rare
         plates (docs/benchmarks.md)."""
@@ -168,8 +167,6 @@ class PlateRecognizer:
         if precision == "auto":
             if self.device.type != "cpu":
                 return "fp32"
-            if self._packed and cpu_has_amx():  # measured best there (docs/benchmarks.md); int8 not yet measured
-                return "bf16"
             return "int8" if self._int8_possible() else "bf16" if self._packed and cpu_has_bf16_hardware() else "fp32"
         if precision == "int8" and not self._int8_possible():
             why = "needs int8.activation_scales in the model's JSON (models/calibrate_int8.py)" \
@@ -376,11 +373,6 @@ def cpu_has_bf16_hardware() -> bool:
     products of AMD Zen 4 and Intel Cooper Lake on), where bfloat16 convolutions run ~2x fp32; elsewhere
     oneDNN emulates bfloat16 and it does not pay."""
     return _cpu_has("_is_amx_tile_supported") or _cpu_has("_is_avx512_bf16_supported")
-
-
-def cpu_has_amx() -> bool:
-    """Whether this CPU has Intel AMX tiles, where bfloat16 reads 2.6x fp32's plates/s."""
-    return _cpu_has("_is_amx_tile_supported")
 
 
 def _cpu_has(probe_name: str) -> bool:

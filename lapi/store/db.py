@@ -30,6 +30,7 @@ from lapi.store.migrations import migrate
 from lapi.store.notify import NotifyListener
 from lapi.store.partitions import DayPartitions
 from lapi.store.pings import PingCopier
+from lapi.store.plate_days import SIGHTINGS
 from lapi.store.read_classes import HIT_READ
 from lapi.store.watchlists import WatchlistStore, index_entry
 from lapi.watchlists import parse_watchlist_csv  # noqa: F401 - kept importable from here
@@ -299,20 +300,16 @@ class Store:
     async def sightings(self, plate: str, start: datetime, end: datetime, limit: int = 1000,
                         hits_only: bool = False) -> list[dict[str, Any]]:
         """A vehicle's reads between two times, newest first (no crop bytes); ``hits_only``: only
-        reads that produced a hit (a query made for no procedure, see lapi/api/gating.py)."""
+        reads that produced a hit (a query made for no procedure, see lapi/api/gating.py).  Only the
+        days the plate was read on are scanned, and the days not summarised yet
+        (lapi/store/plate_days.py)."""
         async with self.pool.connection() as conn, conn.transaction():
             # one plan for every plate and window: planning the query anew costs ~0.1 ms per day
             # partition of the window, more than running it (lapi bench store, docs/scaling.md)
             await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                "SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
-                " r.box_x, r.box_y, r.box_w, r.box_h, coalesce(r.lat, c.lat) AS lat, coalesce(r.lon, c.lon) AS lon,"
-                " EXISTS (SELECT 1 FROM hits h WHERE h.read_id = r.id AND h.read_at = r.read_at) AS hit"
-                " FROM plate_reads r JOIN cameras c ON c.id = r.camera_id"
-                f" WHERE r.plate_norm = %s AND r.read_at >= %s AND r.read_at < %s AND (NOT %s OR {HIT_READ})"
-                " ORDER BY r.read_at DESC LIMIT %s",
-                (normalise_plate(plate), start, end, hits_only, limit), prepare=True)
+            await cur.execute(SIGHTINGS, {"p": normalise_plate(plate), "s": start, "e": end, "hits": hits_only,
+                                          "n": limit}, prepare=True)
             return await cur.fetchall()
 
     async def read_crop(self, read_id: int) -> bytes | None:

@@ -17,7 +17,7 @@ import logging
 from collections import deque
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
@@ -26,6 +26,7 @@ from lapi.alerts import hit_alert_payload
 from lapi.cameras import Camera
 from lapi.matching import Match
 from lapi.store.bulk import COPY_MIN_READS, copy_frames, plain
+from lapi.store.plate_days import mark_late_days, past_days
 
 if TYPE_CHECKING:
     from lapi.reading.pipeline import PlateRead
@@ -205,9 +206,12 @@ class FrameWriter:
         statements = _chunks(rest)  # each within PostgreSQL's parameter limit
         copied_ids: list[list[int]] = []
         results: list[list[StoredRead]] = []
+        late = past_days((f.read_at for f in batch if f.reads), datetime.now(timezone.utc))
         async with store.pool.connection() as conn:
             await store.partitions.ensure(conn, "plate_reads", [f.read_at for f in batch])
-            async with conn.transaction() if copied or len(statements) > 1 else nullcontext():
+            async with conn.transaction() if copied or len(statements) > 1 or late else nullcontext():
+                if late:  # reads of an earlier day: its plate summary no longer covers it
+                    await mark_late_days(conn, late)
                 if copied:
                     copied_ids = await copy_frames(conn, copied)
                 for part in statements:

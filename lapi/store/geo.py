@@ -13,7 +13,7 @@ read in index order up to the limit, unsorted across branches; the merge and sor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Iterable
 
 import numpy as np
@@ -21,6 +21,7 @@ import numpy as np
 from geo.convoys import CoSighting, ConvoyRules, TargetPassage
 from geo.routes import Track
 from lapi.store.db import Store
+from lapi.store.plate_days import mark_late_days, past_days
 from lapi.store.read_classes import hit_read
 
 MAX_TARGET_PASSAGES = 500
@@ -167,6 +168,7 @@ class GeoStore:
         async with self.store.pool.connection() as conn:
             await self.store.partitions.ensure(conn, "plate_reads", [t for _, _, t in rows])
             async with conn.transaction():
+                await mark_late_days(conn, past_days((t for _, _, t in rows), datetime.now(timezone.utc)))
                 async with conn.cursor().copy(
                         "COPY plate_reads (read_at, camera_id, plate_text, plate_norm, confidence, box_x, box_y,"
                         " box_w, box_h, detector_score) FROM STDIN") as copy:

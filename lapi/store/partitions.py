@@ -8,10 +8,15 @@ Under TimescaleDB chunks are created by the extension and this is a no-op.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta, timezone
 
 import psycopg
 from psycopg import sql
+
+from lapi.store.timescale import CHUNKS
+
+_READS_PARTITION = re.compile(r"^plate_reads_p(\d{8})$")
 
 
 def partition_name(table: str, day: date) -> str:
@@ -50,3 +55,19 @@ class DayPartitions:
     def forget(self, table: str, day: date) -> None:
         """A partition was dropped (retention): make it again if a row of that day ever comes."""
         self._known.discard((table, day))
+
+
+async def reading_days(conn: psycopg.AsyncConnection, timescale: bool) -> list[tuple[date, str]]:
+    """(UTC day, partition or chunk name) of every day that holds reads, oldest first."""
+    if timescale:  # one-day chunks, aligned on UTC midnight
+        cur = await conn.execute(CHUNKS, ("plate_reads",))
+        return [(start.astimezone(timezone.utc).date(), f"{schema}.{name}") for schema, name, start in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'plate_reads' ORDER BY c.relname")
+    found = []
+    for (name,) in await cur.fetchall():
+        match = _READS_PARTITION.match(name)
+        if match:
+            found.append((datetime.strptime(match.group(1), "%Y%m%d").date(), name))
+    return found

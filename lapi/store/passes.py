@@ -23,6 +23,7 @@ from lapi.consensus import Consensus
 from lapi.matching import Match
 from lapi.plates import normalise_plate
 from lapi.store.errors import NotFound
+from lapi.store.plate_days import mark_late_days, past_days
 
 if TYPE_CHECKING:
     from lapi.reading.pipeline import PlateRead
@@ -134,6 +135,7 @@ class PassStore:
 
                 read_ids: list[int] = []
                 if reads:
+                    await mark_late_days(conn, past_days([read_at], datetime.now(timezone.utc)))
                     lat, lon, heading = position
                     params: list[Any] = []
                     for read, owner in zip(reads, owners):

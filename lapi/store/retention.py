@@ -5,7 +5,8 @@ expired reads are those past their class's cutoff and under no hold in force; th
 alerts of expired hit reads go with them (an alert carries the plate) and so do passes left with
 neither reads nor hits.  When every row of the day is expired the partition is dropped whole,
 otherwise the expired rows are deleted (the edges).  Each transaction that erases something also
-writes its audit row (action ``erasure``, counts per class), so nothing is erased untraced.
+writes its audit row (action ``erasure``, counts per class), so nothing is erased untraced, and
+drops the day's plate summary (lapi/store/plate_days.py), which would otherwise outlive the reads.
 Under TimescaleDB the days are the hypertable's one-day chunks, and a wholly expired one goes
 with ``drop_chunks`` (lapi/store/timescale.py says why this is not a TimescaleDB retention policy).
 """
@@ -13,7 +14,6 @@ with ``drop_chunks`` (lapi/store/timescale.py says why this is not a TimescaleDB
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -22,9 +22,11 @@ from psycopg import AsyncConnection, sql
 
 from lapi.retention import RetentionRules, day_bounds, day_fate, describe
 from lapi.store.audit import AuditEntry, AuditLog
+from lapi.store.partitions import reading_days
 from lapi.store.periodic import run_periodically
+from lapi.store.plate_days import forget_day
 from lapi.store.read_classes import held_read, hit_read
-from lapi.store.timescale import CHUNKS, drop_chunk_statement
+from lapi.store.timescale import drop_chunk_statement
 
 if TYPE_CHECKING:
     from lapi.store.db import Store
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JOB_LOCK = 0x1A9106  # advisory lock: one retention run at a time, across processes
-_PARTITION = re.compile(r"^plate_reads_p(\d{8})$")
 PRINCIPAL = "retention-job"
 
 _DOOMED = (
@@ -85,7 +86,7 @@ class RetentionJob:
             if not (await cur.fetchone())[0]:
                 return {"skipped": "another retention run is in progress"}
             try:
-                for day, partition in await self._partitions(conn):
+                for day, partition in await reading_days(conn, self.store.partitions.timescale):
                     fate = day_fate(day, self.rules, now)
                     if fate == "keep":
                         continue
@@ -103,21 +104,6 @@ class RetentionJob:
         return {"at": now.isoformat(), "non_hit_cutoff": non_hit_cut.isoformat(), "hit_cutoff": hit_cut.isoformat(),
                 "rules": {"non_hit_reads": describe(self.rules.non_hit), "hit_reads": describe(self.rules.hit)},
                 **total.counts(), "partitions_dropped": total.partitions_dropped, "frame_keys": frame_keys}
-
-    async def _partitions(self, conn: AsyncConnection) -> list[tuple[date, str]]:
-        """(UTC day, partition or chunk name) of every day that holds reads, oldest first."""
-        if self.store.partitions.timescale:  # one-day chunks, aligned on UTC midnight
-            cur = await conn.execute(CHUNKS, ("plate_reads",))
-            return [(start.astimezone(timezone.utc).date(), f"{schema}.{name}") for schema, name, start in await cur.fetchall()]
-        cur = await conn.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-            " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'plate_reads' ORDER BY c.relname")
-        found = []
-        for (name,) in await cur.fetchall():
-            match = _PARTITION.match(name)
-            if match:
-                found.append((datetime.strptime(match.group(1), "%Y%m%d").date(), name))
-        return found
 
     async def _erase(self, conn: AsyncConnection, start: datetime, end: datetime, now: datetime,
                      partition: str | None, day: date | None = None) -> Erased:
@@ -161,6 +147,8 @@ class RetentionJob:
             elif doomed:
                 await conn.execute("DELETE FROM plate_reads r USING doomed d WHERE r.id = d.id AND r.read_at = d.read_at"
                                    " AND r.read_at >= %(s)s AND r.read_at < %(e)s", params)
+            if doomed and day is not None:
+                await forget_day(conn, day)
             if doomed:
                 cur = await conn.execute(
                     "DELETE FROM passes p WHERE p.id IN (SELECT DISTINCT pass_id FROM doomed WHERE pass_id IS NOT NULL)"

@@ -13,7 +13,7 @@ import psycopg
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
 from lapi.retention import RetentionRules
-from lapi.store.plate_days import GRACE, SIGHTINGS, PlateDays, due, mark_late_days, past_days
+from lapi.store.plate_days import GRACE, SIGHTINGS, SIGHTINGS_SETTINGS, PlateDays, due, mark_late_days, past_days
 from lapi.store.retention import RetentionJob
 
 NOW = datetime.now(timezone.utc)
@@ -168,11 +168,17 @@ async def test_a_history_scans_only_the_partitions_of_its_days(store):
     await PlateDays(store).refresh(NOW)
     params = {"p": "EX001PL", "s": at(30, 0), "e": at(1, 0), "hits": False, "n": 1000}
     async with store.pool.connection() as conn, conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        # a server that would JIT-compile anything (as a large database's costs make it): the
+        # history's own settings must still turn it off
+        for knob in ("jit_above_cost", "jit_inline_above_cost", "jit_optimize_above_cost"):
+            await conn.execute(f"SET LOCAL {knob} = 0")
+        for setting in SIGHTINGS_SETTINGS:
+            await conn.execute(setting)
         cur = await conn.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {SIGHTINGS}", params)
         plan = [line for (line,) in await cur.fetchall()]
     scans = [line for line in plan if "Index Scan" in line and "plate_reads_p" in line]
     executed = [line for line in scans if "never executed" not in line]
     assert len(scans) == 10 and len(executed) == 2, "\n".join(plan)
+    assert not any("JIT" in line for line in plan), "\n".join(plan)
     found = await store.sightings("EX001PL", at(30, 0), at(1, 0))
     assert [r["read_at"] for r in found] == [at(3, 10), at(7, 10)]

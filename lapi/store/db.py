@@ -30,7 +30,7 @@ from lapi.store.migrations import migrate
 from lapi.store.notify import NotifyListener
 from lapi.store.partitions import DayPartitions
 from lapi.store.pings import PingCopier
-from lapi.store.plate_days import SIGHTINGS
+from lapi.store.plate_days import SIGHTINGS, SIGHTINGS_SETTINGS
 from lapi.store.read_classes import HIT_READ
 from lapi.store.watchlists import WatchlistStore, index_entry
 from lapi.watchlists import parse_watchlist_csv  # noqa: F401 - kept importable from here
@@ -304,9 +304,8 @@ class Store:
         days the plate was read on are scanned, and the days not summarised yet
         (lapi/store/plate_days.py)."""
         async with self.pool.connection() as conn, conn.transaction():
-            # one plan for every plate and window: planning the query anew costs ~0.1 ms per day
-            # partition of the window, more than running it (lapi bench store, docs/scaling.md)
-            await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            for setting in SIGHTINGS_SETTINGS:
+                await conn.execute(setting)
             cur = conn.cursor(row_factory=dict_row)
             await cur.execute(SIGHTINGS, {"p": normalise_plate(plate), "s": start, "e": end, "hits": hits_only,
                                           "n": limit}, prepare=True)

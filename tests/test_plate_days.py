@@ -5,6 +5,7 @@ the partitions of the plate's days (the point of it all), against a real Postgre
 
 from __future__ import annotations
 
+import asyncio
 import random
 from datetime import date, datetime, timedelta, timezone
 
@@ -13,7 +14,8 @@ import psycopg
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
 from lapi.retention import RetentionRules
-from lapi.store.plate_days import GRACE, SIGHTINGS, SIGHTINGS_SETTINGS, PlateDays, due, mark_late_days, past_days
+from lapi.store.plate_days import (GRACE, SIGHTINGS, SIGHTINGS_SETTINGS, PlateDays, day_lock, due, mark_late_days,
+                                   past_days)
 from lapi.store.retention import RetentionJob
 
 NOW = datetime.now(timezone.utc)
@@ -54,6 +56,7 @@ def test_due_days_are_closed_for_the_grace_and_new_or_late():
     assert due(days, summarised, set(), now) == [date(2026, 11, 21)]
     assert due(days, summarised, {date(2026, 11, 19), date(2026, 11, 22)}, now) == [date(2026, 11, 19),
                                                                                    date(2026, 11, 21)]
+    assert due(days, summarised, {date(2026, 11, 10)}, now) == [date(2026, 11, 21)]  # a day with no reads left
     later = now + timedelta(hours=1)
     assert due(days, summarised, {date(2026, 11, 22)}, later) == [date(2026, 11, 21), date(2026, 11, 22)]
 
@@ -160,6 +163,28 @@ async def test_retention_takes_the_summary_with_the_reads(store):
     assert await rows(store, "SELECT day FROM plate_days") == [(kept.date(),)]
     assert await rows(store, "SELECT day FROM plate_day_summaries") == [(kept.date(),)]
     assert [r["read_at"] for r in await store.sightings("OL001DD", at(60, 0), NOW)] == [kept]
+
+
+async def test_retention_waits_for_a_days_summary_in_progress(store, database_url):
+    """The summary of a day and the erasure of its reads exclude each other (:func:`day_lock`): a
+    summary written from reads erased meanwhile would keep their plates' day."""
+    old = at(40, 10)
+    await store.store_frames([("cam-1", old, [read("OL002DD")])])
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as summariser:
+        await summariser.execute("SELECT pg_advisory_lock(%s, %s)", day_lock(old.date()))
+        run = asyncio.create_task(RetentionJob(store, RetentionRules(timedelta(days=15), timedelta(days=30))).run(NOW))
+        await asyncio.sleep(0.5)
+        assert not run.done()
+        await summariser.execute("SELECT pg_advisory_unlock(%s, %s)", day_lock(old.date()))
+        erased = await asyncio.wait_for(run, 10)
+    assert erased["non_hit_reads"] == 1
+
+
+async def test_markers_of_days_without_reads_are_dropped(store):
+    async with store.pool.connection() as conn:
+        await mark_late_days(conn, [TODAY - timedelta(days=50)])
+    await PlateDays(store).refresh(NOW)
+    assert await rows(store, "SELECT count(*) FROM plate_day_late") == [(0,)]
 
 
 async def test_a_history_scans_only_the_partitions_of_its_days(store):

@@ -55,7 +55,7 @@ _LAST_DAY = "((%(e)s::timestamptz AT TIME ZONE 'UTC') - interval '1 microsecond'
 HISTORY_DAYS = (
     f"SELECT day FROM plate_days WHERE plate_norm = %(p)s AND day BETWEEN {_FIRST_DAY} AND {_LAST_DAY}"
     " UNION"
-    f" SELECT d::date FROM generate_series({_FIRST_DAY}, {_LAST_DAY}, interval '1 day') d"
+    f" SELECT d::date FROM generate_series({_FIRST_DAY}::timestamp, {_LAST_DAY}::timestamp, interval '1 day') d"
     " WHERE NOT EXISTS (SELECT 1 FROM plate_day_summaries s WHERE s.day = d::date)"
     " OR EXISTS (SELECT 1 FROM plate_day_late l WHERE l.day = d::date)")
 # one day's bounds inside the window, for the LATERAL scan of that day's partition
@@ -100,10 +100,16 @@ async def mark_late_days(conn: AsyncConnection, days: list[date]) -> None:
 
 
 def due(days_with_reads: Iterable[date], summarised: set[date], late: set[date], now: datetime) -> list[date]:
-    """Days to summarise now: closed for :data:`GRACE`, and never summarised or marked late; oldest first."""
+    """Days to summarise now: holding reads, closed for :data:`GRACE`, and never summarised or marked
+    late; oldest first."""
     closed = (now - GRACE).astimezone(timezone.utc).date()  # days before this one have closed long enough
-    candidates = {d for d in days_with_reads if d not in summarised} | late
-    return sorted(d for d in candidates if d < closed)
+    return sorted(d for d in days_with_reads if d < closed and (d not in summarised or d in late))
+
+
+def day_lock(day: date) -> tuple[int, int]:
+    """The advisory lock (two keys) under which a day is summarised or has reads erased: retention
+    must not delete a day's summary while the job is writing it from reads about to go."""
+    return JOB_LOCK, day.toordinal()
 
 
 class PlateDays:
@@ -127,6 +133,8 @@ class PlateDays:
                 summarised = {d for (d,) in await cur.fetchall()}
                 cur = await conn.execute("SELECT DISTINCT day FROM plate_day_late")
                 late = {d for (d,) in await cur.fetchall()}
+                # markers of days with no reads left (dropped by retention) vouch for nothing
+                await conn.execute("DELETE FROM plate_day_late WHERE day <> ALL(%s::date[])", (days,))
                 todo = due(days, summarised, late, now)
                 for i, day in enumerate(todo, 1):
                     t0 = time.perf_counter()
@@ -142,14 +150,20 @@ class PlateDays:
     @staticmethod
     async def _summarise(conn: AsyncConnection, day: date) -> int:
         start, end = day_bounds(day)
-        async with conn.transaction():
-            # one snapshot for the reads and the markers: a marker it cannot see marks reads it did not see
-            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cur = await conn.execute(_SUMMARISE, {"d": day, "s": start, "e": end})
-            added = cur.rowcount
-            await conn.execute("DELETE FROM plate_day_late WHERE day = %s", (day,))
-            await conn.execute("INSERT INTO plate_day_summaries (day) VALUES (%s)"
-                               " ON CONFLICT (day) DO UPDATE SET summarised_at = now()", (day,))
+        # the day's lock before the snapshot: a snapshot taken while waiting would miss what
+        # retention erased meanwhile, and write it back into the summary
+        await conn.execute("SELECT pg_advisory_lock(%s, %s)", day_lock(day))
+        try:
+            async with conn.transaction():
+                # one snapshot for the reads and the markers: a marker it cannot see marks reads it did not see
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cur = await conn.execute(_SUMMARISE, {"d": day, "s": start, "e": end})
+                added = cur.rowcount
+                await conn.execute("DELETE FROM plate_day_late WHERE day = %s", (day,))
+                await conn.execute("INSERT INTO plate_day_summaries (day) VALUES (%s)"
+                                   " ON CONFLICT (day) DO UPDATE SET summarised_at = now()", (day,))
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", day_lock(day))
         return added
 
     async def run_periodically(self, every: timedelta) -> None:
@@ -158,7 +172,7 @@ class PlateDays:
 
 
 async def forget_day(conn: AsyncConnection, day: date) -> None:
-    """Inside retention's transaction: the day's summary goes with its erased reads; the next run
-    summarises what is left of the day."""
+    """Inside retention's transaction, under :func:`day_lock`: the day's summary goes with its erased
+    reads; the next run summarises what is left of the day."""
     await conn.execute("DELETE FROM plate_days WHERE day = %s", (day,))
     await conn.execute("DELETE FROM plate_day_summaries WHERE day = %s", (day,))

@@ -24,7 +24,7 @@ from lapi.retention import RetentionRules, day_bounds, day_fate, describe
 from lapi.store.audit import AuditEntry, AuditLog
 from lapi.store.partitions import reading_days
 from lapi.store.periodic import run_periodically
-from lapi.store.plate_days import forget_day
+from lapi.store.plate_days import day_lock, forget_day
 from lapi.store.read_classes import held_read, hit_read
 from lapi.store.timescale import drop_chunk_statement
 
@@ -113,6 +113,8 @@ class RetentionJob:
         params = {"s": start, "e": end, "now": now, "non_hit_cut": non_hit_cut, "hit_cut": hit_cut}
         erased = Erased()
         async with conn.transaction():
+            if day is not None:  # not while the day's plate summary is being written (lapi/store/plate_days.py)
+                await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", day_lock(day))
             await conn.execute("SELECT set_config('lapi.erasure', 'retention', true)")
             await conn.execute("CREATE TEMP TABLE doomed (id bigint, read_at timestamptz, pass_id bigint, hit boolean)"
                                " ON COMMIT DROP")

@@ -61,7 +61,8 @@ async def reading_days(conn: psycopg.AsyncConnection, timescale: bool) -> list[t
     """(UTC day, partition or chunk name) of every day that holds reads, oldest first."""
     if timescale:  # one-day chunks, aligned on UTC midnight
         cur = await conn.execute(CHUNKS, ("plate_reads",))
-        return [(start.astimezone(timezone.utc).date(), f"{schema}.{name}") for schema, name, start in await cur.fetchall()]
+        return [(start.astimezone(timezone.utc).date(), f"{schema}.{name}")
+                for schema, name, start in await cur.fetchall()]
     cur = await conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
         " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'plate_reads' ORDER BY c.relname")

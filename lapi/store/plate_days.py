@@ -14,12 +14,14 @@ How it stays exact:
   window directly, as before (today, yesterday until the job has run).
 * A reader that sends a read of an earlier day (a mobile reader back online, a retried upload)
   also writes a marker row for that day in ``plate_day_late``, in the same transaction
-  (:func:`past_days`, :func:`mark_late_days`); a history scans a marked day directly.  The job summarises the day
-  again and deletes the markers, in one REPEATABLE READ transaction: a marker committed after the
-  job's snapshot is invisible to its DELETE and stays, as do the reads it marks for the next run.
-  Markers are inserted, never upserted, so writers never wait on each other or on the job.
+  (:func:`past_days`, :func:`mark_late_days`); a history scans a marked day directly.  The job
+  summarises the day again and deletes the markers, in one REPEATABLE READ transaction: a marker
+  committed after the job's snapshot is invisible to its DELETE and stays, as do the reads it
+  marks for the next run.  Markers are inserted, never upserted, so writers never wait on each
+  other or on the job.
 * Retention erasing reads of a day drops that day's summary in the same transaction
   (lapi/store/retention.py): the summary never keeps a plate's day after its reads are gone.
+  The two never work on one day at once (:func:`day_lock`).
 
 The ingest path pays nothing for live reads (today's); the summary costs one row per plate and
 day (78 bytes per read with its indexes at 50 million synthetic reads, mostly one-off vehicles;

@@ -54,6 +54,17 @@ def test_0009_byte_order_keys_on_plain_postgresql_only():
     assert "ALTER" not in "".join(line for line in ts.splitlines() if not line.startswith("--"))
 
 
+def test_0010_plate_days_are_plain_tables_on_both_engines():
+    """The summary is one B-tree across all days: never a hypertable nor day-partitioned, or a
+    history would descend one index per day again (lapi/store/plate_days.py)."""
+    sql = migration(10)
+    assert render_migration(sql, False) == render_migration(sql, True) == sql
+    for table in ("plate_days", "plate_day_summaries", "plate_day_late"):
+        assert f"CREATE TABLE {table} (" in sql
+    assert "PARTITION BY" not in sql and "create_hypertable" not in render_migration(sql, True)
+    assert "PRIMARY KEY (plate_norm, day)" in sql
+
+
 def test_sections_switch_and_come_back():
     sql = "A;\n-- [plain]\nB;\n-- [timescale]\nC;\n-- [both]\nD;\n"
     assert engine_sections(sql, False) == "A;\nB;\nD;\n"

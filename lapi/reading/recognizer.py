@@ -125,8 +125,8 @@ class PlateRecognizer:
           (:func:`cpu_has_bf16_hardware`), else fp32; fp32 on a GPU.
 
         Why: on a CPU the network reads about 3 times as many plates/s in bfloat16 as in fp32 on
-        Intel AMX (1.8 times on AMD Zen 4), and int8 more still: 3.5 times on AMX, 2.3 on Zen 4.  The price is
-        precision, paid back where it can matter: a plate with a frame whose two best classes are
+        Intel AMX (1.8 times on AMD Zen 4), and int8 more still: 3.5 times on AMX, 2.3 on Zen 4.
+        The price is precision, paid back where it can matter: a plate with a frame whose two best classes are
         within :data:`CLOSE_MARGINS` is read again in fp32, so the strings are fp32's but for rare
         plates (docs/benchmarks.md)."""
         self.device = torch.device(device)

@@ -40,7 +40,7 @@ from psycopg import AsyncConnection
 
 from lapi.retention import day_bounds
 from lapi.store.partitions import reading_days
-from lapi.store.periodic import run_periodically
+from lapi.store.periodic import job_lock, run_periodically
 from lapi.store.read_classes import HIT_READ
 
 if TYPE_CHECKING:
@@ -55,27 +55,27 @@ _FIRST_DAY = "(%(s)s::timestamptz AT TIME ZONE 'UTC')::date"
 _LAST_DAY = "((%(e)s::timestamptz AT TIME ZONE 'UTC') - interval '1 microsecond')::date"
 # The days of [s, e) a history must scan: those the plate was read on, and those not summarised
 # (or marked late), whose reads the summary cannot vouch for.
-HISTORY_DAYS = (
+_SCANNED_DAYS = (
     f"SELECT day FROM plate_days WHERE plate_norm = %(p)s AND day BETWEEN {_FIRST_DAY} AND {_LAST_DAY}"
     " UNION"
     f" SELECT d::date FROM generate_series({_FIRST_DAY}::timestamp, {_LAST_DAY}::timestamp, interval '1 day') d"
     " WHERE NOT EXISTS (SELECT 1 FROM plate_day_summaries s WHERE s.day = d::date)"
     " OR EXISTS (SELECT 1 FROM plate_day_late l WHERE l.day = d::date)")
 # one day's bounds inside the window, for the LATERAL scan of that day's partition
-DAY_START = "greatest(%(s)s, days.day::timestamp AT TIME ZONE 'UTC')"
-DAY_END = "least(%(e)s, (days.day + 1)::timestamp AT TIME ZONE 'UTC')"
+_DAY_START = "greatest(%(s)s, days.day::timestamp AT TIME ZONE 'UTC')"
+_DAY_END = "least(%(e)s, (days.day + 1)::timestamp AT TIME ZONE 'UTC')"
 
 # A plate's reads in [s, e), newest first, at most n; hits only when %(hits)s (what
 # GET /v1/vehicles/{plate}/sightings answers).
 SIGHTINGS = (
-    f"WITH days AS ({HISTORY_DAYS})"
+    f"WITH days AS ({_SCANNED_DAYS})"
     " SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
     " r.box_x, r.box_y, r.box_w, r.box_h, coalesce(r.lat, c.lat) AS lat, coalesce(r.lon, c.lon) AS lon,"
     " EXISTS (SELECT 1 FROM hits h WHERE h.read_id = r.id AND h.read_at = r.read_at) AS hit"
     " FROM days CROSS JOIN LATERAL ("
     "  SELECT r.id, r.read_at, r.camera_id, r.plate_text, r.plate_norm, r.country, r.plate_format, r.confidence,"
     "  r.box_x, r.box_y, r.box_w, r.box_h, r.lat, r.lon FROM plate_reads r"
-    f"  WHERE r.plate_norm = %(p)s AND r.read_at >= {DAY_START} AND r.read_at < {DAY_END}"
+    f"  WHERE r.plate_norm = %(p)s AND r.read_at >= {_DAY_START} AND r.read_at < {_DAY_END}"
     f"  AND (NOT %(hits)s OR {HIT_READ}) ORDER BY r.read_at DESC LIMIT %(n)s) r"
     " JOIN cameras c ON c.id = r.camera_id"
     " ORDER BY r.read_at DESC LIMIT %(n)s")
@@ -126,28 +126,24 @@ class PlateDays:
         now = now or datetime.now(timezone.utc)
         done: list[str] = []
         rows = 0
-        async with self.store.pool.connection() as conn:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (JOB_LOCK,))
-            if not (await cur.fetchone())[0]:
+        async with self.store.pool.connection() as conn, job_lock(conn, JOB_LOCK, wait=False) as held:
+            if not held:
                 return {"skipped": "another summary run is in progress"}
-            try:
-                days = [d for d, _ in await reading_days(conn, self.store.partitions.timescale)]
-                cur = await conn.execute("SELECT day FROM plate_day_summaries")
-                summarised = {d for (d,) in await cur.fetchall()}
-                cur = await conn.execute("SELECT DISTINCT day FROM plate_day_late")
-                late = {d for (d,) in await cur.fetchall()}
-                # markers of days with no reads left (dropped by retention) vouch for nothing
-                await conn.execute("DELETE FROM plate_day_late WHERE day <> ALL(%s::date[])", (days,))
-                todo = due(days, summarised, late, now)
-                for i, day in enumerate(todo, 1):
-                    t0 = time.perf_counter()
-                    added = await self._summarise(conn, day)
-                    rows += added
-                    done.append(day.isoformat())
-                    log.info("plate days: %s summarised (%d new plate-days, %.1f s), %d of %d",
-                             day, added, time.perf_counter() - t0, i, len(todo))
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (JOB_LOCK,))
+            days = [d for d, _ in await reading_days(conn, self.store.partitions.timescale)]
+            cur = await conn.execute("SELECT day FROM plate_day_summaries")
+            summarised = {d for (d,) in await cur.fetchall()}
+            cur = await conn.execute("SELECT DISTINCT day FROM plate_day_late")
+            late = {d for (d,) in await cur.fetchall()}
+            # markers of days with no reads left (dropped by retention) vouch for nothing
+            await conn.execute("DELETE FROM plate_day_late WHERE day <> ALL(%s::date[])", (days,))
+            todo = due(days, summarised, late, now)
+            for i, day in enumerate(todo, 1):
+                t0 = time.perf_counter()
+                added = await self._summarise(conn, day)
+                rows += added
+                done.append(day.isoformat())
+                log.info("plate days: %s summarised (%d new plate-days, %.1f s), %d of %d",
+                         day, added, time.perf_counter() - t0, i, len(todo))
         return {"days": done, "rows": rows}
 
     @staticmethod
@@ -155,18 +151,14 @@ class PlateDays:
         start, end = day_bounds(day)
         # the day's lock before the snapshot: a snapshot taken while waiting would miss what
         # retention erased meanwhile, and write it back into the summary
-        await conn.execute("SELECT pg_advisory_lock(%s, %s)", day_lock(day))
-        try:
-            async with conn.transaction():
-                # one snapshot for the reads and the markers: a marker it cannot see marks reads it did not see
-                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                cur = await conn.execute(_SUMMARISE, {"d": day, "s": start, "e": end})
-                added = cur.rowcount
-                await conn.execute("DELETE FROM plate_day_late WHERE day = %s", (day,))
-                await conn.execute("INSERT INTO plate_day_summaries (day) VALUES (%s)"
-                                   " ON CONFLICT (day) DO UPDATE SET summarised_at = now()", (day,))
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", day_lock(day))
+        async with job_lock(conn, *day_lock(day)), conn.transaction():
+            # one snapshot for the reads and the markers: a marker it cannot see marks reads it did not see
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur = await conn.execute(_SUMMARISE, {"d": day, "s": start, "e": end})
+            added = cur.rowcount
+            await conn.execute("DELETE FROM plate_day_late WHERE day = %s", (day,))
+            await conn.execute("INSERT INTO plate_day_summaries (day) VALUES (%s)"
+                               " ON CONFLICT (day) DO UPDATE SET summarised_at = now()", (day,))
         return added
 
     async def run_periodically(self, every: timedelta) -> None:

@@ -23,7 +23,7 @@ from psycopg import AsyncConnection, sql
 from lapi.retention import RetentionRules, day_bounds, day_fate, describe
 from lapi.store.audit import AuditEntry, AuditLog
 from lapi.store.partitions import reading_days
-from lapi.store.periodic import run_periodically
+from lapi.store.periodic import job_lock, run_periodically
 from lapi.store.plate_days import day_lock, forget_day
 from lapi.store.read_classes import held_read, hit_read
 from lapi.store.timescale import drop_chunk_statement
@@ -81,23 +81,19 @@ class RetentionJob:
         non_hit_cut, hit_cut = self.rules.cutoffs(now)
         total = Erased()
         frame_keys = 0
-        async with self.store.pool.connection() as conn:
-            cur = await conn.execute("SELECT pg_try_advisory_lock(%s)", (JOB_LOCK,))
-            if not (await cur.fetchone())[0]:
+        async with self.store.pool.connection() as conn, job_lock(conn, JOB_LOCK, wait=False) as held:
+            if not held:
                 return {"skipped": "another retention run is in progress"}
-            try:
-                for day, partition in await reading_days(conn, self.store.partitions.timescale):
-                    fate = day_fate(day, self.rules, now)
-                    if fate == "keep":
-                        continue
-                    start, end = day_bounds(day)
-                    total.add(await self._erase(conn, start, min(end, max(non_hit_cut, hit_cut)), now,
-                                                partition if fate == "drop" else None, day))
-                total.add(await self._erase_rule_alerts(conn, now))
-                cur = await conn.execute("DELETE FROM frame_keys WHERE read_at < %s", (max(non_hit_cut, hit_cut),))
-                frame_keys = cur.rowcount  # retry keys: no data in them, no use once their reads may be gone
-            finally:
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (JOB_LOCK,))
+            for day, partition in await reading_days(conn, self.store.partitions.timescale):
+                fate = day_fate(day, self.rules, now)
+                if fate == "keep":
+                    continue
+                start, end = day_bounds(day)
+                total.add(await self._erase(conn, start, min(end, max(non_hit_cut, hit_cut)), now,
+                                            partition if fate == "drop" else None, day))
+            total.add(await self._erase_rule_alerts(conn, now))
+            cur = await conn.execute("DELETE FROM frame_keys WHERE read_at < %s", (max(non_hit_cut, hit_cut),))
+            frame_keys = cur.rowcount  # retry keys: no data in them, no use once their reads may be gone
         if total.anything:
             log.info("retention: erased %s; partitions dropped: %s", total.counts(),
                      ", ".join(total.partitions_dropped) or "none")

@@ -119,6 +119,14 @@ def test_bad_precisions_are_refused(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(raw))
     with pytest.raises(ValueError, match="int8.activation_scales must be a list of positive numbers"):
         PlateRecognizer(tmp_path / "bad.json")
+    raw["int8"]["activation_scales"] = [0.1, True]  # a JSON true is no scale
+    (tmp_path / "bad.json").write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="int8.activation_scales must be a list of positive numbers"):
+        PlateRecognizer(tmp_path / "bad.json")
+    raw["int8"] = [0.1, 0.2]  # the scales without their section
+    (tmp_path / "bad.json").write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match="int8 must be an object with activation_scales, not list"):
+        PlateRecognizer(tmp_path / "bad.json")
 
 
 def test_int8_reads_a_ragged_batch_in_fp32_convolutions(fp32, int8, crops):

@@ -50,7 +50,7 @@ def test_bench_store_runs_on_a_real_server(pg_server_url):
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert r["reads"] == 6000 and r["copy_rows_per_s"] > r["insert_rows_per_s"] > 0
-    assert r["writers"] == 2 and r["formatting_rows_per_s"] > 0
+    assert r["writers"] == 2 and r["encoding_rows_per_s"] > 0 and r["copy_with_encoding_rows_per_s"] < r["copy_rows_per_s"]
     assert r["copy_vs_insert"] > 1 and r["store_frames_reads_per_s"] > 0
     assert 0 < r["history_p50_ms"] <= r["history_p99_ms"] and r["history_queries"] == 20
     assert 0 < r["history_uniform_p50_ms"] <= r["history_uniform_p99_ms"] <= r["history_max_ms"]

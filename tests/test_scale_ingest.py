@@ -5,15 +5,18 @@ after the commit, hits and retry keys keep working."""
 from __future__ import annotations
 
 import asyncio
+import struct
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import psycopg
 import pytest
 
 from lapi.cameras import Camera
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
-from lapi.store.bulk import COPY_MIN_READS, READ_TYPES, Float4ArrayDumper, frame_rows
+from lapi.store.bulk import COPY_MIN_READS
+from lapi.store.copy_format import encode_reads
 from lapi.store.db import FrameSeen
 from lapi.store.frames import Frame
 from lapi.watchlists import parse_entry
@@ -34,34 +37,63 @@ async def rows(store, query: str, params=()) -> list[tuple]:
         return await cur.fetchall()
 
 
-def test_frame_rows_one_row_per_read_with_its_id_in_the_binary_types_order():
-    cam = Camera(id="cam-1", name="", lat=None, lon=None, heading=None, road="")
-    frame = Frame.__new__(Frame)  # no event loop needed for the pure row builder
-    frame.camera, frame.read_at, frame.position = cam, T0, (50.5, None, 90.0)
-    frame.reads = [plate_read("AB123CD"), plate_read("GV073KP", crop=b"", country=None)]
-    first, second = frame_rows(frame, [7, 8])
-    assert len(first) == len(READ_TYPES) == 18
-    assert first[:5] == (7, T0, "cam-1", "AB123CD", "AB123CD")
-    assert first[8] == [0.9, 0.5, 0.25, 1.0, 1.0, 1.0, 1.0]  # a list: psycopg dumps arrays from lists
-    assert first[9:13] == (10, 20, 120, 30) and first[14] == b"\xff\xd8jpeg" and first[15:] == (50.5, None, 90.0)
-    assert second[0] == 8 and second[5] is None and second[6] is None and second[14] is None
+def bare_frame(camera_id: str, read_at: datetime, reads: list[PlateRead], position=(None, None, None)) -> Frame:
+    frame = Frame.__new__(Frame)  # no event loop needed for the pure encoder
+    frame.camera = Camera(id=camera_id, name="", lat=None, lon=None, heading=None, road="")
+    frame.read_at, frame.reads, frame.position = read_at, reads, position
+    return frame
 
 
-@pytest.mark.parametrize("values", [[], [0.5], [0.9123, 0.99, 0.87, 0.95, 0.99, 0.97, 0.93],
-                                    [1.0, float("nan"), 1e-9, -0.0]])
-def test_the_confidences_dumper_writes_the_bytes_of_psycopgs_own_float4_array_dumper(values):
-    from psycopg import adapt, pq
+def test_encoded_reads_follow_the_binary_copy_format():
+    read = PlateRead("AB-123-CD", "AB123CD", 0.5, (0.25, 1.0), Detection(10, 20, 120, 30, 0.75), b"", None, "fr")
+    data = encode_reads([bare_frame("c1", datetime(2000, 1, 1, 0, 0, 1, tzinfo=timezone.utc), [read], (None, 2.0, None))],
+                        [[7]])
+    assert data.startswith(b"PGCOPY\n\xff\r\n\x00" + bytes(8)) and data.endswith(b"\xff\xff")
+    expected = (struct.pack(">h", 18) + struct.pack(">iq", 8, 7) + struct.pack(">iq", 8, 1_000_000)
+                + struct.pack(">i", 2) + b"c1" + struct.pack(">i", 9) + b"AB-123-CD" + struct.pack(">i", 7) + b"AB123CD"
+                + struct.pack(">i", -1) + struct.pack(">i", 2) + b"fr" + struct.pack(">if", 4, 0.5)
+                + struct.pack(">i5i", 36, 1, 0, 700, 2, 1) + struct.pack(">ifif", 4, 0.25, 4, 1.0)
+                + struct.pack(">iiiiiiiiif", 4, 10, 4, 20, 4, 120, 4, 30, 4, 0.75)
+                + struct.pack(">i", -1) + struct.pack(">i", -1) + struct.pack(">id", 8, 2.0) + struct.pack(">i", -1))
+    assert data[19:-2] == expected
+    assert encode_reads([], []) == data[:19] + b"\xff\xff"
 
-    oid = psycopg.postgres.types["float4"].array_oid
-    stock = adapt.Transformer(adapt.AdaptersMap(psycopg.adapters))
-    stock.set_dumper_types([oid], pq.Format.BINARY)
-    expected = bytes(stock.dump_sequence([values], [pq.Format.BINARY])[0])
-    assert bytes(Float4ArrayDumper(list).dump(values)) == expected
+
+def test_a_value_that_does_not_fit_its_column_is_named():
+    big = PlateRead("AB123CD", "AB123CD", 0.9, (0.9,) * 7, Detection(2**31, 0, 10, 10, 0.9), b"", "FR", "fr")
+    with pytest.raises(ValueError, match="read 3 of camera c1 .* box: 32-bit integers"):
+        encode_reads([bare_frame("c1", T0, [big])], [[3]])
+    word = PlateRead("AB123CD", "AB123CD", 0.9, (0.9, "x"), Detection(1, 0, 10, 10, 0.9), b"", "FR", "fr")
+    with pytest.raises(ValueError, match="char_confidences: numbers"):
+        encode_reads([bare_frame("c1", T0, [word])], [[3]])
+    with pytest.raises(ValueError, match="zip"):  # ids and reads must pair up
+        encode_reads([bare_frame("c1", T0, [plate_read("AB123CD")])], [[3, 4]])
 
 
-def test_the_confidences_dumper_names_a_value_that_is_not_a_number():
-    with pytest.raises(psycopg.DataError, match="float4"):
-        Float4ArrayDumper(list).dump([0.5, "x"])
+async def test_encoded_reads_come_back_from_the_server_as_given(store):
+    from lapi.store.bulk import copy_encoded
+
+    await store.upsert_camera(Camera(id="cam-2", name="", lat=None, lon=None, heading=None, road=""))
+    paris = timezone(timedelta(hours=1))
+    reads = [plate_read("AB123CD", text="AB\t123\\CD\u00e9"),
+             plate_read("GV073KP", crop=b"", country=None),
+             PlateRead("X1", "X1", 0.25, (), Detection(-5, 0, 1, 1, 1e-9), b"\x00" * 3000, "BE", "be")]
+    frames = [bare_frame("cam-2", datetime(2026, 11, 20, 9, 0, 0, 123456, tzinfo=paris), reads[:2], (50.1, -1.5, 359.5)),
+              bare_frame("cam-1", T0, reads[2:], (None, None, None))]
+    async with store.pool.connection() as conn:
+        await store.partitions.ensure(conn, "plate_reads", [f.read_at for f in frames])
+        async with conn.transaction():
+            await copy_encoded(conn, encode_reads(frames, [[11, 12], [13]]))
+    f32 = lambda x: None if x is None else float(np.float32(x))  # noqa: E731  (float4 columns, as stored)
+    got = {}
+    for r in await rows(store, f"SELECT id, {_COMPARED} FROM plate_reads"):
+        got[r[0]] = (*r[1:6], f32(r[6]), [f32(c) for c in r[7]], *r[8:12], f32(r[12]), *r[13:16], f32(r[16]), r[17])
+    for read_id, frame, read in ((11, frames[0], reads[0]), (12, frames[0], reads[1]), (13, frames[1], reads[2])):
+        b = read.box
+        assert got[read_id] == (frame.camera.id, read.text, read.plate_norm, read.country, read.format_name,
+                                f32(read.confidence), [f32(c) for c in read.char_confidences], b.x, b.y, b.w, b.h,
+                                f32(b.score), read.crop_jpeg or None, frame.position[0], frame.position[1],
+                                f32(frame.position[2]), frame.read_at)
 
 
 async def test_a_frame_without_utc_offset_is_refused():

@@ -181,7 +181,7 @@ async def _load(store: Any, net: Network, n: int, start: datetime, days: int, se
                 while chunk:
                     data = chunk.pop()
                     async with conn.transaction():
-                        await copy_encoded(conn, data)
+                        await copy_encoded(conn, [data])
 
         d0 = time.perf_counter()
         await asyncio.gather(*(writer() for _ in range(writers)))

@@ -15,8 +15,8 @@ import pytest
 from lapi.cameras import Camera
 from lapi.reading.detector import Detection
 from lapi.reading.pipeline import PlateRead
-from lapi.store.bulk import COPY_MIN_READS
-from lapi.store.copy_format import encode_reads
+from lapi.store.bulk import COPY_MIN_READS, COPY_SLICE_FRAMES
+from lapi.store.copy_format import SIGNATURE, TRAILER, encode_reads
 from lapi.store.db import FrameSeen
 from lapi.store.frames import Frame
 from lapi.watchlists import parse_entry
@@ -48,15 +48,15 @@ def test_encoded_reads_follow_the_binary_copy_format():
     read = PlateRead("AB-123-CD", "AB123CD", 0.5, (0.25, 1.0), Detection(10, 20, 120, 30, 0.75), b"", None, "fr")
     data = encode_reads([bare_frame("c1", datetime(2000, 1, 1, 0, 0, 1, tzinfo=timezone.utc), [read], (None, 2.0, None))],
                         [[7]])
-    assert data.startswith(b"PGCOPY\n\xff\r\n\x00" + bytes(8)) and data.endswith(b"\xff\xff")
+    assert SIGNATURE == b"PGCOPY\n\xff\r\n\x00" + bytes(8) and TRAILER == b"\xff\xff"
     expected = (struct.pack(">h", 18) + struct.pack(">iq", 8, 7) + struct.pack(">iq", 8, 1_000_000)
                 + struct.pack(">i", 2) + b"c1" + struct.pack(">i", 9) + b"AB-123-CD" + struct.pack(">i", 7) + b"AB123CD"
                 + struct.pack(">i", -1) + struct.pack(">i", 2) + b"fr" + struct.pack(">if", 4, 0.5)
                 + struct.pack(">i5i", 36, 1, 0, 700, 2, 1) + struct.pack(">ifif", 4, 0.25, 4, 1.0)
                 + struct.pack(">iiiiiiiiif", 4, 10, 4, 20, 4, 120, 4, 30, 4, 0.75)
                 + struct.pack(">i", -1) + struct.pack(">i", -1) + struct.pack(">id", 8, 2.0) + struct.pack(">i", -1))
-    assert data[19:-2] == expected
-    assert encode_reads([], []) == data[:19] + b"\xff\xff"
+    assert data == expected
+    assert encode_reads([], []) == b""
 
 
 def test_a_value_that_does_not_fit_its_column_is_named():
@@ -83,7 +83,7 @@ async def test_encoded_reads_come_back_from_the_server_as_given(store):
     async with store.pool.connection() as conn:
         await store.partitions.ensure(conn, "plate_reads", [f.read_at for f in frames])
         async with conn.transaction():
-            await copy_encoded(conn, encode_reads(frames, [[11, 12], [13]]))
+            await copy_encoded(conn, [encode_reads(frames[:1], [[11, 12]]), encode_reads(frames[1:], [[13]])])
     f32 = lambda x: None if x is None else float(np.float32(x))  # noqa: E731  (float4 columns, as stored)
     got = {}
     for r in await rows(store, f"SELECT id, {_COMPARED} FROM plate_reads"):
@@ -153,15 +153,18 @@ async def test_a_burst_of_frames_is_copied_with_keys_and_hits_intact(store):
 
 async def test_store_frames_acknowledges_after_commit_and_matches(store):
     await store.watchlists.add_entry(parse_entry({"plate": "GV073KP"}), "alice")
-    frames = [("cam-1", T0 + timedelta(minutes=i), [plate_read("GV073KP" if i % 50 == 0 else f"AA{i:03d}AA")])
-              for i in range(500)]
+    n = 2 * COPY_SLICE_FRAMES + 500  # the copied reads go in three encoded slices
+    frames = [("cam-1", T0 + timedelta(seconds=i), [plate_read("GV073KP" if i % 50 == 0 else f"AA{i:04d}AA")])
+              for i in range(n)]
     stored = await store.store_frames(frames)
-    assert [len(f) for f in stored] == [1] * 500
-    assert sum(len(f[0].hits) for f in stored) == 10
+    assert [len(f) for f in stored] == [1] * n
+    assert sum(len(f[0].hits) for f in stored) == n // 50
     with psycopg.connect(store.url) as conn:  # another connection sees all of it: committed
-        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM plate_reads").fetchone() == (500, 500)
-        assert conn.execute("SELECT count(*) FROM hits").fetchone() == (10,)
-        assert conn.execute("SELECT count(*) FROM alert_outbox").fetchone() == (10,)
+        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM plate_reads").fetchone() == (n, n)
+        assert conn.execute("SELECT count(*) FROM hits").fetchone() == (n // 50,)
+        assert conn.execute("SELECT count(*) FROM alert_outbox").fetchone() == (n // 50,)
+        kept = dict(conn.execute("SELECT id, plate_norm FROM plate_reads").fetchall())
+    assert all(kept[f[0].id] == f[0].read.plate_norm for f in stored)  # every caller's id is its own read
 
 
 async def test_store_frames_fails_whole_on_an_unknown_camera(store):

@@ -16,17 +16,18 @@ its reads; a key stored before fails the whole batch, which the writer then retr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import psycopg
 
-from lapi.store.copy_format import COLUMNS, encode_reads
+from lapi.store.copy_format import COLUMNS, SIGNATURE, TRAILER, encode_reads
 
 if TYPE_CHECKING:
     from lapi.store.frames import Frame
 
 COPY_MIN_READS = 32  # below this a batch's plain frames go with the one statement: COPY's set-up is not worth it
+COPY_SLICE_FRAMES = 1000  # frames encoded at a time: the server stores a slice while the next is encoded
 
 _RESERVE = "SELECT array_agg(nextval(pg_get_serial_sequence('plate_reads', 'id'))) FROM generate_series(1, %s)"
 _KEYS = ("INSERT INTO frame_keys (camera_id, frame_key, read_at, read_ids)"
@@ -45,10 +46,14 @@ async def reserve_read_ids(conn: psycopg.AsyncConnection, n: int) -> list[int]:
     return sorted((await cur.fetchone())[0])
 
 
-async def copy_encoded(conn: psycopg.AsyncConnection, data: bytes) -> None:
-    """COPY reads encoded by :func:`lapi.store.copy_format.encode_reads` into ``plate_reads``."""
+async def copy_encoded(conn: psycopg.AsyncConnection, rows: Iterable[bytes]) -> None:
+    """COPY rows encoded by :func:`lapi.store.copy_format.encode_reads` into ``plate_reads``, each
+    piece sent as soon as it is drawn from ``rows`` (a generator encodes the next one meanwhile)."""
     async with conn.cursor().copy(f"COPY plate_reads ({COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-        await copy.write(data)
+        await copy.write(SIGNATURE)
+        for piece in rows:
+            await copy.write(piece)
+        await copy.write(TRAILER)
 
 
 async def copy_frames(conn: psycopg.AsyncConnection, frames: Sequence[Frame]) -> list[list[int]]:
@@ -63,7 +68,9 @@ async def copy_frames(conn: psycopg.AsyncConnection, frames: Sequence[Frame]) ->
     for f in frames:
         per_frame.append(ids[at:at + len(f.reads)])
         at += len(f.reads)
-    await copy_encoded(conn, encode_reads(frames, per_frame))
+    slices = range(0, len(frames), COPY_SLICE_FRAMES)
+    await copy_encoded(conn, (encode_reads(frames[i:i + COPY_SLICE_FRAMES], per_frame[i:i + COPY_SLICE_FRAMES])
+                              for i in slices))
     keyed = [(f, mine) for f, mine in zip(frames, per_frame) if f.key is not None]
     if keyed:
         await conn.execute(_KEYS, ([f.camera.id for f, _ in keyed], [f.key for f, _ in keyed],

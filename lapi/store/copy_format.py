@@ -4,8 +4,9 @@ Why not psycopg's ``Copy.write_row``: a row went through a tuple built per read 
 per field, inside the COPY: on a machine shared with the server the two took turns on the same
 cores, and the server's time could not be told from the client's.  Here a read is one
 ``struct.pack`` whose layout is cached by the lengths of its variable fields (3.6 us a read, about
-what tuple and dumpers cost together, docs/benchmarks.md), and a whole batch is encoded before its
-COPY starts: the COPY then only streams bytes.
+what tuple and dumpers cost together, docs/benchmarks.md), and the rows are bytes before they go:
+the service encodes a batch in slices, the server storing one while the next is encoded; the
+bench encodes whole batches first and times the COPY apart.
 
 The format (PostgreSQL's documentation, "COPY", binary format): a signature and two zero words,
 then per row the field count and, per field, its length in bytes (-1 for NULL) and its value as
@@ -61,13 +62,13 @@ def _position(frame: Frame) -> bytes:
 
 
 def encode_reads(frames: Sequence[Frame], ids: Sequence[Sequence[int]]) -> bytes:
-    """The COPY data (signature to trailer) of the frames' reads, ``ids[i]`` being frame ``i``'s
-    read ids in the order of its reads.
+    """The rows of the frames' reads (COPY data between :data:`SIGNATURE` and :data:`TRAILER`, which
+    the stream sends once), ``ids[i]`` being frame ``i``'s read ids in the order of its reads.
 
     Raises ``ValueError`` naming the field when a value does not fit its column's type (a box
     coordinate past 32 bits, a confidence that is not a number).
     """
-    out = [SIGNATURE]
+    out: list[bytes] = []
     append = out.append
     for frame, frame_ids in zip(frames, ids, strict=True):
         at = (frame.read_at - _PG_EPOCH) // _US  # needs an offset: Frame refuses a time without one
@@ -112,5 +113,4 @@ def encode_reads(frames: Sequence[Frame], ids: Sequence[Sequence[int]]) -> bytes
             else:  # no crop kept
                 append(_NULL)
             append(tail)
-    append(TRAILER)
     return b"".join(out)

@@ -66,6 +66,8 @@ def test_a_value_that_does_not_fit_its_column_is_named():
     word = PlateRead("AB123CD", "AB123CD", 0.9, (0.9, "x"), Detection(1, 0, 10, 10, 0.9), b"", "FR", "fr")
     with pytest.raises(ValueError, match="char_confidences: numbers"):
         encode_reads([bare_frame("c1", T0, [word])], [[3]])
+    with pytest.raises(ValueError, match="position .* must be numbers or None"):
+        encode_reads([bare_frame("c1", T0, [plate_read("AB123CD")], ("50.1", 1.0, None))], [[3]])
     with pytest.raises(ValueError, match="zip"):  # ids and reads must pair up
         encode_reads([bare_frame("c1", T0, [plate_read("AB123CD")])], [[3, 4]])
 

@@ -65,15 +65,19 @@ def encode_reads(frames: Sequence[Frame], ids: Sequence[Sequence[int]]) -> bytes
     """The rows of the frames' reads (COPY data between :data:`SIGNATURE` and :data:`TRAILER`, which
     the stream sends once), ``ids[i]`` being frame ``i``'s read ids in the order of its reads.
 
-    Raises ``ValueError`` naming the field when a value does not fit its column's type (a box
-    coordinate past 32 bits, a confidence that is not a number).
+    Raises ``ValueError`` naming the read and what its values must be when one does not fit its
+    column's type (a box coordinate past 32 bits, a confidence or a position that is not a number).
     """
     out: list[bytes] = []
     append = out.append
     for frame, frame_ids in zip(frames, ids, strict=True):
         at = (frame.read_at - _PG_EPOCH) // _US  # needs an offset: Frame refuses a time without one
         camera = frame.camera.id.encode()
-        tail = _position(frame)
+        try:
+            tail = _position(frame)
+        except struct.error as exc:
+            raise ValueError(f"frame of camera {frame.camera.id} at {frame.read_at.isoformat()}: its position"
+                             f" (lat, lon, heading) must be numbers or None: {exc}") from None
         for read_id, read in zip(frame_ids, frame.reads, strict=True):
             text, norm = read.text.encode(), read.plate_norm.encode()
             country = None if read.country is None else read.country.encode()

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+import psycopg
+
 if TYPE_CHECKING:
     from lapi.store.frames import Frame
 
@@ -28,8 +30,8 @@ COLUMNS = ("id, read_at, camera_id, plate_text, plate_norm, country, plate_forma
            " box_x, box_y, box_w, box_h, detector_score, crop_jpeg, lat, lon, heading")
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # no flags, no header extension
 TRAILER = b"\xff\xff"
-_FIELDS = 18
-_FLOAT4_OID = 700
+_FIELDS = len(COLUMNS.split(","))
+_FLOAT4_OID = psycopg.postgres.types["float4"].oid  # an array's element type, in its header
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)  # timestamptz counts microseconds from here
 _US = timedelta(microseconds=1)
 _NULL = struct.pack(">i", -1)

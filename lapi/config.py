@@ -475,6 +475,15 @@ def _check_int8(device: str, recognizer_config: Path) -> None:
                           " (models/calibrate_int8.py)")
 
 
+def _check_bf16_cpu() -> None:
+    """bfloat16 on a CPU that oneDNN cannot run it on: said at start-up, not at the first frame."""
+    from lapi.reading.recognizer import cpu_runs_bf16  # torch: only when bf16 on a CPU is asked for
+
+    if not cpu_runs_bf16():
+        raise ConfigError('reading.precision: "bf16" needs a CPU with AVX-512 (oneDNN\'s bfloat16 path) and this'
+                          ' one has none: use "fp32", "int8" or "auto"')
+
+
 def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read ``path`` (default ``configs/lapi.toml``) then apply ``LAPI_*`` environment overrides."""
     env = dict(os.environ if env is None else env)
@@ -551,6 +560,8 @@ def load_settings(path: Path | None = None, env: dict[str, str] | None = None) -
         raise ConfigError(f"reading.recognizer_config: {recognizer_config} does not exist")
     if precision == "int8":
         _check_int8(device, recognizer_config)
+    if precision == "bf16" and device == "cpu":
+        _check_bf16_cpu()
 
     return Settings(
         host=values.get("host", Settings.host), port=port, compress_after=compress_after,

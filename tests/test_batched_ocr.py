@@ -9,7 +9,8 @@ import torch
 from conftest import ROOT
 from lapi.bench_ocr import synthetic_crops
 from lapi.reading import int8_features
-from lapi.reading.recognizer import (PlateRecognizer, cpu_has_bf16_hardware, greedy_ctc_decode,
+from lapi.config import ConfigError, load_settings
+from lapi.reading.recognizer import (PlateRecognizer, cpu_has_bf16_hardware, cpu_runs_bf16, greedy_ctc_decode,
                                      greedy_decode_batch, network_image)
 
 CONFIG = ROOT / "models" / "ocr" / "lapi_plate_g2.json"
@@ -95,13 +96,35 @@ def test_bench_ocr_runs_and_reports(tmp_path):
     assert "plates/s" in format_report(result)
 
 
+def test_auto_precision_follows_the_cpu():
+    """int8 where it pays (a CPU with VNNI), else bfloat16 where the CPU computes it, else fp32."""
+    int8_pays = int8_features.engine_available() and int8_features.cpu_has_vnni()
+    expected = "int8" if int8_pays else "bf16" if cpu_has_bf16_hardware() else "fp32"
+    assert PlateRecognizer(CONFIG, precision="auto").precision == expected
+
+
+def test_bf16_is_refused_where_the_cpu_cannot_run_it(tmp_path):
+    """oneDNN has no bfloat16 path without AVX-512 (AMD Zen 3): said when the recogniser is made
+    and when the config is read, not at the first frame."""
+    config = tmp_path / "lapi.toml"
+    config.write_text(f'[reading]\nprecision = "bf16"\ndetector_dir = "{ROOT / "models" / "detector"}"\n'
+                      f'recognizer_config = "{CONFIG}"\n')
+    if cpu_runs_bf16():
+        assert PlateRecognizer(CONFIG, precision="bf16").precision == "bf16"
+        assert load_settings(config, env={}).precision == "bf16"
+    else:
+        with pytest.raises(ValueError, match="precision bf16 needs a CPU with AVX-512"):
+            PlateRecognizer(CONFIG, precision="bf16")
+        with pytest.raises(ConfigError, match='reading.precision: "bf16" needs a CPU with AVX-512'):
+            load_settings(config, env={})
+
+
+@pytest.mark.skipif(not cpu_runs_bf16(), reason="oneDNN has no bfloat16 path on this CPU (no AVX-512)")
 def test_bf16_reads_as_fp32_does(greedy, crops):
     """The network in bfloat16 (reading.precision = "bf16"): the same strings on these crops,
-    scores within bfloat16's rounding; "auto" follows the CPU."""
+    scores within bfloat16's rounding."""
     bf16 = PlateRecognizer(CONFIG, precision="bf16")
     assert (bf16.precision, greedy.precision) == ("bf16", "fp32")
-    expected = "int8" if int8_features.engine_available() else "bf16" if cpu_has_bf16_hardware() else "fp32"
-    assert PlateRecognizer(CONFIG, precision="auto").precision == expected
     fp32_lp, bf16_lp = greedy.plate_log_probs(crops), bf16.plate_log_probs(crops)
     assert bf16_lp.dtype == torch.float32 and bf16_lp.shape == fp32_lp.shape
     alphabet = greedy.config.plate_alphabet
@@ -173,6 +196,8 @@ def test_close_plates_are_read_again_in_fp32(greedy, crops, monkeypatch, precisi
 
     if precision == "int8" and not int8_features.engine_available():
         pytest.skip("this torch build has no x86 quantized engine")
+    if precision == "bf16" and not cpu_runs_bf16():
+        pytest.skip("oneDNN has no bfloat16 path on this CPU (no AVX-512)")
     lower = PlateRecognizer(CONFIG, precision=precision)
     fp32_lp = greedy.plate_log_probs(crops)
     monkeypatch.setitem(recognizer.CLOSE_MARGINS, precision, float("inf"))

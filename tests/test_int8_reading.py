@@ -51,6 +51,18 @@ def test_int8_features_follow_the_fp32_features(fp32, int8, crops):
         assert cosine > 0.99
 
 
+def test_int8_weights_fit_the_cpus_integer_products(int8):
+    """Without VNNI a pair of uint8 x int8 products is summed in a saturating int16: weights of at
+    most 63 there (2 x 255 x 63 < 32,768), the full 127 with VNNI; each channel's largest weight
+    takes the top level."""
+    levels = int8_features.weight_levels()
+    assert levels == (127 if int8_features.cpu_has_vnni() else 63)
+    for packed in int8._int8._packed:
+        weight, _ = torch.ops.quantized.conv2d_unpack(packed)
+        per_channel = weight.int_repr().abs().flatten(1).amax(dim=1)
+        assert int(per_channel.max()) == levels and int(per_channel.min()) >= levels - 1
+
+
 def test_int8_reads_what_fp32_reads(fp32, int8, crops):
     """With the close plates read again in fp32, the strings are fp32's; the scores are not."""
     fp32_lp, int8_lp = fp32.plate_log_probs(crops), int8.plate_log_probs(crops)

@@ -121,8 +121,8 @@ class PlateRecognizer:
         - "int8": the convolutions in 8-bit integers (:mod:`lapi.reading.int8_features`; a CPU only,
           and the model's JSON must carry ``int8.activation_scales``), the LSTM in bfloat16 where the
           CPU computes it in hardware, else fp32;
-        - "auto": on a CPU int8 where it can run, else bfloat16 where the CPU computes it in hardware
-          (:func:`cpu_has_bf16_hardware`), else fp32; fp32 on a GPU.
+        - "auto": on a CPU int8 where it can run and the CPU has VNNI, else bfloat16 where the CPU
+          computes it in hardware (:func:`cpu_has_bf16_hardware`), else fp32; fp32 on a GPU.
 
         Why: on a CPU the network reads about 3 times as many plates/s in bfloat16 as in fp32 on
         Intel AMX (1.8 times on AMD Zen 4), and int8 more still: 3.5 times on AMX, 2.3 on Zen 4.
@@ -167,7 +167,14 @@ class PlateRecognizer:
         if precision == "auto":
             if self.device.type != "cpu":
                 return "fp32"
-            return "int8" if self._int8_possible() else "bf16" if self._packed and cpu_has_bf16_hardware() else "fp32"
+            # int8 where the CPU has VNNI: without it the convolutions gain ~1.7x, but a third of a photo's
+            # crops then go through fp32 again and the whole photo reads ~10 % slower (Zen 3, docs/benchmarks.md)
+            if self._int8_possible() and int8_features.cpu_has_vnni():
+                return "int8"
+            return "bf16" if self._packed and cpu_has_bf16_hardware() else "fp32"
+        if precision == "bf16" and self.device.type == "cpu" and not cpu_runs_bf16():
+            raise ValueError("precision bf16 needs a CPU with AVX-512 (oneDNN's bfloat16 path); this one has"
+                             " none: use fp32 or int8")
         if precision == "int8" and not self._int8_possible():
             why = "needs int8.activation_scales in the model's JSON (models/calibrate_int8.py)" \
                 if self.config.int8_scales is None else "needs EasyOCR's VGG + BiLSTM network and torch's x86 engine"
@@ -373,6 +380,13 @@ def cpu_has_bf16_hardware() -> bool:
     products of AMD Zen 4 and Intel Cooper Lake on), where bfloat16 convolutions run ~2x fp32; elsewhere
     oneDNN emulates bfloat16 and it does not pay."""
     return _cpu_has("_is_amx_tile_supported") or _cpu_has("_is_avx512_bf16_supported")
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions and LSTMs on this CPU at all: it needs AVX-512
+    (BW, VL, DQ), emulating bfloat16 where the CPU lacks it (see :func:`cpu_has_bf16_hardware`); on
+    an AVX2 CPU (AMD Zen 3) it raises at the first convolution."""
+    return _cpu_has("_is_avx512_supported") or cpu_has_bf16_hardware()
 
 
 def _cpu_has(probe_name: str) -> bool:

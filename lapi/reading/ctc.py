@@ -44,7 +44,7 @@ class TemplateBank:
     allowed: torch.Tensor  # (templates, max_len, chars) bool: character c allowed at position j
     lengths: torch.Tensor  # (templates,) long
     log_prior: torch.Tensor  # (templates,) float
-    relaxed: torch.Tensor  # (lengths, max_len, chars) bool: every character allowed, one template per length
+    relaxed: torch.Tensor  # (lengths, max_len, chars) bool: every character allowed, one template per length (ascending)
     relaxed_index: torch.Tensor  # (templates,) long: the relaxed template of each template's length
 
     @classmethod
@@ -171,11 +171,19 @@ def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor
 
 
 def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C).
+    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C)."""
+    return _final_scores(*_viterbi_states(log_probs, allowed), lengths)[0]
+
+
+def _viterbi_states(log_probs: torch.Tensor, allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blank (N, M, L+1) and character (N, M, L, C) states after the last frame, for the templates
+    ``allowed`` (M, L, C).
 
     The score-only twin of the :func:`_step` loop (no back-pointers kept): on a CPU the cost is the
     number of tensor operations per frame, so this one does as few as it can, in place (impossible
-    states are clamped back to NEG every ``CLAMP_EVERY`` frames, not every frame).
+    states are clamped back to NEG every ``CLAMP_EVERY`` frames, not every frame).  A state at
+    position j depends only on positions up to j, so one template's states also score every
+    shorter prefix of it (see :func:`bounded_template_scores`).
     """
     n, t_len, _ = log_probs.shape
     m, length, c = allowed.shape
@@ -194,7 +202,7 @@ def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tens
         if t % CLAMP_EVERY == CLAMP_EVERY - 1:
             body.clamp_min_(NEG)
             blank.clamp_min_(NEG)
-    return _final_scores(blank.clamp_min_(NEG), body.clamp_min(NEG), lengths)[0]
+    return blank.clamp_min_(NEG), body.clamp_min(NEG)
 
 
 def template_scores(log_probs: torch.Tensor, bank: TemplateBank) -> torch.Tensor:
@@ -222,12 +230,15 @@ def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, first_r
     m = bank.allowed.shape[0]
     r = bank.relaxed.shape[0]
     first = bank.log_prior.topk(min(first_round, m)).indices
+    # the longest relaxed template (the last) runs once: its states at each shorter length are the
+    # states of the relaxed template of that length, so the first pass has 1 + first_round
+    # templates, not one per length (a quarter of the decode's first pass on a CPU)
+    blank, emit = _viterbi_states(log_probs, torch.cat([bank.relaxed[-1:], bank.allowed[first]]))
     relaxed_lengths = bank.relaxed.any(dim=2).sum(dim=1)
-    scores = _viterbi(log_probs, torch.cat([bank.relaxed, bank.allowed[first]]),
-                      torch.cat([relaxed_lengths, bank.lengths[first]]))
-    upper = scores[:, :r][:, bank.relaxed_index] + bank.log_prior  # (N, M)
+    relaxed = _final_scores(blank[:, :1].expand(n, r, -1), emit[:, :1].expand(n, r, -1, -1), relaxed_lengths)[0]
+    upper = relaxed[:, bank.relaxed_index] + bank.log_prior  # (N, M)
     totals = log_probs.new_full((n, m), NEG)
-    totals[:, first] = scores[:, r:] + bank.log_prior[first]
+    totals[:, first] = _final_scores(blank[:, 1:], emit[:, 1:], bank.lengths[first])[0] + bank.log_prior[first]
     scored = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
     scored[first] = True
     for round_size in (next_round, m):  # the most promising templates first, then whatever can still win

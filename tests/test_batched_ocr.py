@@ -11,7 +11,7 @@ from lapi.bench_ocr import synthetic_crops
 from lapi.reading import int8_features
 from lapi.config import ConfigError, load_settings
 from lapi.reading.recognizer import (PlateRecognizer, cpu_has_bf16_hardware, cpu_runs_bf16, greedy_ctc_decode,
-                                     greedy_decode_batch, network_image)
+                                     greedy_decode_batch, network_image, padded_width)
 
 CONFIG = ROOT / "models" / "ocr" / "lapi_plate_g2.json"
 
@@ -60,6 +60,18 @@ def test_a_crop_reads_the_same_alone_and_in_any_batch(greedy, crops):
     assert together == alone
     assert reversed_ == alone
     assert beside_widest == alone
+
+
+def test_crops_of_many_widths_score_as_each_alone(greedy, crops):
+    """On a CPU the crops of a call run their convolutions a width at a time and the LSTM once over
+    all (lapi/reading/ragged_lstm.py): each crop's scores are its own, then certain blanks."""
+    widths = {padded_width(network_image(c, 64).shape[1]) for c in crops}
+    assert len(widths) >= 4
+    together = greedy.plate_log_probs(crops)
+    for i, crop in enumerate(crops):
+        alone = greedy.plate_log_probs([crop])[0]
+        assert (together[i, : len(alone)].exp() - alone.exp()).abs().max() < 1e-5, i
+        assert (together[i, len(alone):, 0] == 0).all() and (together[i, len(alone):, 1:] < -1e8).all()
 
 
 def test_batched_path_reads_what_stock_easyocr_reads(greedy, crops):

@@ -15,6 +15,8 @@ import numpy as np
 # torch first: ultralytics' import sets OMP_NUM_THREADS=1, and a torch imported after it starts on one thread
 import torch
 
+from lapi.reading.frozen_yolo import FrozenYolo
+
 os.environ.setdefault("YOLO_OFFLINE", "1")  # ultralytics must never try the network
 
 
@@ -47,6 +49,8 @@ class PlateDetector:
         self.conf = float(config.get("conf", 0.25))
         self.iou = float(config.get("iou", 0.5))
         self.device = device
+        # on a CPU the network runs frozen (lapi/reading/frozen_yolo.py); on a GPU through YOLO.predict
+        self._frozen = FrozenYolo(self.model.model, self.conf, self.iou) if device == "cpu" else None
 
     def detect(self, frames: list[np.ndarray], imgsz: int | None = None) -> list[list[Detection]]:
         """Boxes per frame (BGR arrays), best first; ``imgsz``: the network's input size for this call
@@ -59,19 +63,23 @@ class PlateDetector:
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, frame in enumerate(frames):
             by_shape.setdefault(frame.shape, []).append(i)
-        results: list = [None] * len(frames)
+        results: list = [None] * len(frames)  # per frame: rows x0, y0, x1, y1, score, ...
         threads = torch.get_num_threads()
         for idx in by_shape.values():
-            predicted = self.model.predict([frames[i] for i in idx], imgsz=imgsz or self.imgsz, conf=self.conf, iou=self.iou,
-                                           device=self.device, verbose=False)
-            keep_threads(threads)
-            for i, result in zip(idx, predicted):
-                results[i] = result
+            group = [frames[i] for i in idx]
+            if self._frozen is not None:
+                predicted = self._frozen.predict(group, imgsz or self.imgsz)
+            else:
+                predicted = [r.boxes.data.cpu().numpy() for r in self.model.predict(
+                    group, imgsz=imgsz or self.imgsz, conf=self.conf, iou=self.iou, device=self.device, verbose=False)]
+                keep_threads(threads)
+            for i, rows in zip(idx, predicted):
+                results[i] = rows
         out: list[list[Detection]] = []
-        for frame, result in zip(frames, results):
+        for frame, rows in zip(frames, results):
             fh, fw = frame.shape[:2]
             dets = []
-            for (x0, y0, x1, y1), score in zip(result.boxes.xyxy.tolist(), result.boxes.conf.tolist()):
+            for (x0, y0, x1, y1), score in zip(rows[:, :4].tolist(), rows[:, 4].tolist()):
                 x0, y0 = max(0, int(round(x0))), max(0, int(round(y0)))
                 x1, y1 = min(fw, int(round(x1))), min(fh, int(round(y1)))
                 if x1 - x0 >= 4 and y1 - y0 >= 2:

@@ -63,6 +63,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         reader = PlateReader.from_settings(settings)
         log.info("recogniser network in %s on %s (reading.precision = %r)", reader.recognizer.precision,
                  settings.device, settings.precision)
+        log.info("reader warmed up in %.1f s", reader.warm_up())
         ts = settings.trackers
         app = create_app(store, reader, settings.max_frame_bytes, settings.reading_threads, ts,
                          tracking=settings.tracking, streams=settings.streams,

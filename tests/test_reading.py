@@ -14,7 +14,8 @@ from conftest import FIXTURES, ROOT, SHARED_DATA, needs_shared_data
 from lapi import grammars, synth_ocr
 from lapi.boxes import iou
 from lapi.reading.detector import Detection
-from lapi.reading.pipeline import ImageDecodeError, crop_plate, decode_image, prepare_crop, rescaled, widened
+from lapi.reading.pipeline import (ImageDecodeError, PlateReader, crop_plate, decode_image, prepare_crop, rescaled,
+                                  widened)
 from lapi.synth import STYLES, render_plate
 
 
@@ -200,11 +201,20 @@ def test_detection_leaves_the_process_thread_count_alone(settings, fixture_frame
     wanted = NUM_THREADS + 1  # anything but what ultralytics would set
     torch.set_num_threads(wanted)
     try:
-        detector = PlateDetector(settings.detector_dir)  # a fresh model: its first predict sets up the device
+        detector = PlateDetector(settings.detector_dir)  # a fresh model (the frozen network's first trace)
         frame = decode_image(fixture_frame[0])
         assert detector.detect([frame]) and torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+
+
+def test_warm_up_does_the_one_off_set_up_before_the_first_frame(settings, fixture_frame):
+    """The service warms its reader at start-up: the detector's trace is made then, not on a camera's first frame."""
+    fresh = PlateReader.from_settings(settings)
+    assert fresh.detector._frozen is not None and fresh.detector._frozen._frozen is None
+    assert fresh.warm_up() > 0
+    assert fresh.detector._frozen._frozen is not None
+    assert [r.plate_norm for r in fresh.read_frames([decode_image(fixture_frame[0])])[0]] == ["GV073KP"]
 
 
 def test_a_box_is_widened_about_its_centre_to_a_plates_width():

@@ -1,11 +1,12 @@
 """The plate detector's network on a CPU: ultralytics' YOLO traced once and frozen, channels-last.
 
 Why: on a 2-core CPU a photo's detection is about a third of its reading time, and
-``YOLO.predict`` runs the network eagerly in NCHW, where oneDNN reorders the activations into its
-own layout and back around every convolution.  Traced and frozen with channels-last weights, the
-convolutions are fused with their activations and their weights stay packed: a 640x480 input took
-76-82 ms against 118-135 ms eagerly on a 2-core AMD Zen 3 (four rounds, arms alternated, one
-process), with the same scores to 3e-4.
+``YOLO.predict`` runs the network eagerly, in NCHW.  On a 2-core AMD Zen 3, one 640x480 input (four
+rounds, arms alternated, one process): eager NCHW 118-135 ms, eager channels-last 90-110 ms,
+traced and frozen NCHW 113-124 ms, traced and frozen channels-last 76-82 ms, the outputs within
+3e-4 of eager NCHW's (docs/benchmarks.md).  Freezing lets TorchScript fold the weights into the
+graph and fuse each convolution with its activation; channels-last spares oneDNN a reorder of the
+activations around each convolution.
 
 Only the network changes: the letterbox, the non-maximum suppression and the scaling back are
 ultralytics' own functions called with the arguments ``YOLO.predict`` gives them, so the boxes are
@@ -60,7 +61,10 @@ class FrozenYolo:
         the frame's pixels, best first."""
         from ultralytics.data.augment import LetterBox
         from ultralytics.utils import ops
-        from ultralytics.utils.nms import non_max_suppression
+        try:
+            from ultralytics.utils.nms import non_max_suppression
+        except ImportError:  # ultralytics 8.3 kept it in ops
+            non_max_suppression = ops.non_max_suppression
 
         letterbox = LetterBox(imgsz, auto=True, stride=self.stride)  # the predictor's for frames of one shape
         batch = np.stack([letterbox(image=frame) for frame in frames])

@@ -165,6 +165,18 @@ class PlateReader:
                    settings.device_crops, settings.retry_rotations, precision=settings.precision,
                    retry_sizes=settings.retry_sizes)
 
+    def warm_up(self) -> float:
+        """Read a blank frame twice, so that the first camera frame does not pay for one-off set-up
+        (on a CPU the detector's trace and TorchScript's first optimising runs, oneDNN's first
+        calls); the seconds it took."""
+        t0 = time.perf_counter()
+        frame = np.full((480, 640, 3), 114, np.uint8)
+        frame[200:260, 220:420] = 255  # a pale plate-sized patch: the recogniser runs too, whatever is found
+        for _ in range(2):
+            self.detector.detect([frame])
+            self.recognizer.recognise([frame[200:260, 220:420]])
+        return time.perf_counter() - t0
+
     def keeps(self, recognition: Recognition) -> bool:
         """Whether a recognition is reported: a plausible plate string, confident enough for its kind.
 

@@ -53,3 +53,31 @@ def test_only_a_one_layer_bidirectional_batch_first_lstm_is_taken():
                 nn.LSTM(4, 4, num_layers=2, batch_first=True, bidirectional=True)):
         with pytest.raises(ValueError, match="bidirectional, batch-first, single-layer"):
             RaggedBiLSTM(rnn)
+
+
+def test_lstm_runs_share_a_pass_where_it_saves_time():
+    """A pass costs its longest group's frames x (LSTM_STEP_ROWS + its rows)."""
+    from lapi.reading.recognizer import LSTM_STEP_ROWS, lstm_runs
+
+    assert LSTM_STEP_ROWS == 2.0  # the figures below are worked for it
+    # a photo's crops, one of a width: one pass (79 x 6 = 474 against 31 x 3 + 47 x 3 + 63 x 3 + 79 x 3 = 660)
+    assert lstm_runs([(1, 31), (1, 47), (1, 63), (1, 79)]) == [[0, 1, 2, 3]]
+    # a bench batch, a dozen of a width: each its own pass but the two longest
+    assert lstm_runs([(10, 31), (12, 47), (15, 63), (12, 79), (10, 95), (5, 111)]) == [[0], [1], [2], [3], [4, 5]]
+    # one short crop is not padded to a long batch's length
+    assert lstm_runs([(30, 111), (1, 15)]) == [[1], [0]]
+    assert lstm_runs([(3, 40)]) == [[0]] and lstm_runs([]) == []
+
+
+def test_lstm_runs_cover_every_group_once_whatever_their_order():
+    from lapi.reading.recognizer import lstm_runs
+
+    g = torch.Generator().manual_seed(2)
+    for _ in range(50):
+        n = int(torch.randint(1, 9, (1,), generator=g))
+        groups = [(int(r), int(t)) for r, t in zip(torch.randint(1, 20, (n,), generator=g),
+                                                    torch.randint(10, 120, (n,), generator=g))]
+        runs = lstm_runs(groups)
+        assert sorted(k for run in runs for k in run) == list(range(n))
+        lengths = [[groups[k][1] for k in run] for run in runs]
+        assert all(max(a) <= min(b) for a, b in zip(lengths, lengths[1:]))  # runs of consecutive lengths

@@ -18,13 +18,14 @@ import importlib
 import importlib.util
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from lapi import grammars
@@ -301,10 +302,10 @@ class PlateRecognizer:
 
         On a CPU the convolutions' cost is the padded batch area, and one frame's crops range from
         squarish fragments to long plates: the convolutions run in groups of one padded width (a few
-        widths, multiples of 64).  The LSTM's cost is its steps more than its rows, so it runs once
-        over every group's frames (:class:`RaggedBiLSTM`; four plates of four widths on a 2-core Zen 3:
-        26 ms, against 33-45 ms one at a time and 56-61 ms as a packed batch).  On a GPU one pass
-        over the whole batch is cheaper.
+        widths, multiples of 64).  A few crops' LSTM costs its steps more than its rows, so groups
+        share LSTM passes where that saves time (:func:`lstm_runs`, :class:`RaggedBiLSTM`; four plates
+        of four widths on a 2-core Zen 3: 26 ms in one pass, against 33-45 ms one at a time and
+        56-61 ms as a packed batch).  On a GPU one pass over the whole batch is cheaper.
         """
         images = [network_image(crop, self.config.img_height) for crop in crops]
         widths = [padded_width(img.shape[1]) for img in images]
@@ -334,16 +335,21 @@ class PlateRecognizer:
     def _merged_log_probs(self, batches: list[tuple[list[int], torch.Tensor, list[int]]], lengths: torch.Tensor,
                           t_len: int, precision: str) -> torch.Tensor:
         """Pooled log-probabilities (N, ``t_len``, classes) of every plate of ``batches`` ((rows, padded
-        images, widths) of one width each): the convolutions a batch at a time, the LSTM once over
-        all, certain-blank frames past each row's ``lengths``."""
+        images, widths) of one width each): the convolutions a batch at a time, the LSTM over runs of
+        batches (:func:`lstm_runs`), certain-blank frames past each row's ``lengths``."""
         parts = [(idx, self._sequence_input(x, group, precision)) for idx, x, group in batches]
-        feats = parts[0][1].new_zeros(len(lengths), t_len, parts[0][1].shape[2])
-        for idx, part in parts:
-            feats[idx, : part.shape[1]] = part
-        probs = self._sequence_scores(feats, lengths, precision).float().softmax(dim=2)
-        lp = torch.log(probs @ self._pool + 1e-12)
-        past_end = torch.arange(t_len)[None, :] >= lengths[:, None]
-        return torch.where(past_end[:, :, None], blank_frames(1, 1, lp.shape[2])[0], lp)
+        lp = blank_frames(len(lengths), t_len, self._pool.shape[1])
+        blank = lp[0, 0].clone()
+        for run in lstm_runs([(len(idx), part.shape[1]) for idx, part in parts]):
+            rows = [i for k in run for i in parts[k][0]]
+            run_len = max(parts[k][1].shape[1] for k in run)
+            feats = torch.cat([F.pad(parts[k][1], (0, 0, 0, run_len - parts[k][1].shape[1])) for k in run])
+            run_lengths = lengths[rows]
+            probs = self._sequence_scores(feats, run_lengths, precision).float().softmax(dim=2)
+            run_lp = torch.log(probs @ self._pool + 1e-12)
+            past_end = torch.arange(run_len)[None, :] >= run_lengths[:, None]
+            lp[rows, :run_len] = torch.where(past_end[:, :, None], blank, run_lp)
+        return lp
 
     def _grouped_log_probs(self, batches: list[tuple[list[int], torch.Tensor, list[int]]],
                            n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -449,6 +455,37 @@ def _cpu_has(probe_name: str) -> bool:
         return bool(probe is not None and probe())
     except RuntimeError:
         return False
+
+
+LSTM_STEP_ROWS = 2.0
+"""What one LSTM time step costs beyond its rows' arithmetic, in rows: on a 2-core Zen 3 a step of
+both layers took ~0.11 ms plus ~0.06 ms a row (10.7 ms for one 64-frame sequence, 20.7 ms for four,
+37 ms for eight)."""
+
+
+def lstm_runs(groups: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Groups of (rows, frames) gathered into runs that share one LSTM pass, for the least time.
+
+    A pass costs its longest group's frames times (:data:`LSTM_STEP_ROWS` + its rows): sharing a
+    pass saves the fixed cost of each step, padding a short group to a long one costs its rows'
+    extra steps.  The few crops of a photo, one or two of a width, share one pass (about half the
+    time of a pass each); a bench's batches of 64, a dozen of a width, mostly keep their own.
+    Exact over runs of consecutive lengths (dynamic programming over the groups sorted by frames).
+    """
+    order = sorted(range(len(groups)), key=lambda k: groups[k][1])
+    best: list[tuple[float, int]] = [(0.0, 0)]  # (cost of the first j groups, where their last run starts)
+    for j in range(1, len(order) + 1):
+        rows, options = 0, []
+        for i in range(j - 1, -1, -1):
+            rows += groups[order[i]][0]
+            options.append((best[i][0] + groups[order[j - 1]][1] * (LSTM_STEP_ROWS + rows), i))
+        best.append(min(options))
+    runs, j = [], len(order)
+    while j:
+        i = best[j][1]
+        runs.append(order[i:j])
+        j = i
+    return runs[::-1]
 
 
 def blank_frames(n: int, t_len: int, classes: int, device: torch.device | str = "cpu") -> torch.Tensor:

@@ -276,11 +276,16 @@ class PlateRecognizer:
         lp = self._pooled_log_probs(x, widths, self.precision)
         if self.precision == "fp32" or not len(lp):
             return lp
-        best2 = lp.topk(2, dim=2).values
-        close = ((best2[..., 0] - best2[..., 1]).amin(dim=1) < CLOSE_MARGINS[self.precision]).nonzero().flatten()
+        close = self._close_plates(lp).nonzero().flatten()
         if close.numel():
             lp[close] = self._pooled_log_probs(x[close], [widths[i] for i in close.tolist()], "fp32")
         return lp
+
+    def _close_plates(self, lp: torch.Tensor) -> torch.Tensor:
+        """(N,) whether each plate of ``lp`` has a frame whose two best classes are within this
+        precision's :data:`CLOSE_MARGINS`: the plates whose reading the rounding could turn."""
+        best2 = lp.topk(2, dim=2).values
+        return (best2[..., 0] - best2[..., 1]).amin(dim=1) < CLOSE_MARGINS[self.precision]
 
     def _bf16_sequence(self) -> nn.Module:
         """A bfloat16 copy of the LSTM layers, made once (autocast would cast their weights on every call)."""
@@ -322,9 +327,7 @@ class PlateRecognizer:
         lp = self._merged_log_probs(batches, lengths, t_len, self.precision)
         if self.precision == "fp32" or not len(lp):
             return lp, lengths
-        # as in _log_probs: the plates with a close frame read again in fp32
-        best2 = lp.topk(2, dim=2).values
-        close = (best2[..., 0] - best2[..., 1]).amin(dim=1) < CLOSE_MARGINS[self.precision]
+        close = self._close_plates(lp)  # as in _log_probs: read again in fp32
         if close.any():
             renumbered = (close.cumsum(0) - 1).tolist()
             again = [([renumbered[i] for i in idx if close[i]], x[close[idx]], [w for i, w in zip(idx, group) if close[i]])

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 
+from lapi.reading.cpu_probe import cpu_has
 from lapi.reading.vgg_features import Stage
 
 INPUT_SCALE = 1 / 127.5
@@ -44,11 +45,7 @@ def engine_available() -> bool:
 def cpu_has_vnni() -> bool:
     """Whether this CPU multiplies 8-bit integers into 32-bit sums in one instruction (VNNI: Intel
     from Cascade Lake, AMD from Zen 4), where int8 convolutions pay; elsewhere see :func:`weight_levels`."""
-    probe = getattr(torch.cpu, "_is_vnni_supported", None)  # private in torch 2.x: absent means no
-    try:
-        return bool(probe is not None and probe())
-    except RuntimeError:
-        return False
+    return cpu_has("_is_vnni_supported")
 
 
 def weight_levels() -> int:

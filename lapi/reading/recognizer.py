@@ -30,6 +30,7 @@ from torch import nn
 
 from lapi import grammars
 from lapi.reading import PRECISIONS, int8_activation_scales, int8_features
+from lapi.reading.cpu_probe import cpu_has
 from lapi.reading.ctc import TemplateBank, decode_batch
 from lapi.reading.ragged_lstm import RaggedBiLSTM
 from lapi.reading.rectify import split_two_lines
@@ -442,22 +443,14 @@ def cpu_has_bf16_hardware() -> bool:
     """Whether this CPU computes in bfloat16 in hardware (Intel AMX tiles, or the AVX512-BF16 dot
     products of AMD Zen 4 and Intel Cooper Lake on), where bfloat16 convolutions run ~2x fp32; elsewhere
     oneDNN emulates bfloat16 and it does not pay."""
-    return _cpu_has("_is_amx_tile_supported") or _cpu_has("_is_avx512_bf16_supported")
+    return cpu_has("_is_amx_tile_supported") or cpu_has("_is_avx512_bf16_supported")
 
 
 def cpu_runs_bf16() -> bool:
     """Whether oneDNN runs bfloat16 convolutions and LSTMs on this CPU at all: it needs AVX-512
     (BW, VL, DQ), emulating bfloat16 where the CPU lacks it (see :func:`cpu_has_bf16_hardware`); on
     an AVX2 CPU (AMD Zen 3) it raises at the first convolution."""
-    return _cpu_has("_is_avx512_supported") or cpu_has_bf16_hardware()
-
-
-def _cpu_has(probe_name: str) -> bool:
-    probe = getattr(torch.cpu, probe_name, None)  # private in torch 2.x: absent means no
-    try:
-        return bool(probe is not None and probe())
-    except RuntimeError:
-        return False
+    return cpu_has("_is_avx512_supported") or cpu_has_bf16_hardware()
 
 
 LSTM_STEP_ROWS = 2.0

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import (NEG, TemplateBank, _final_scores, _viterbi, _viterbi_states, bounded_template_scores,
-                              compact_blank_runs, decode_batch, decode_with_templates, template_scores)
+from lapi.reading.ctc import (NEG, TemplateBank, _final_scores, _prefix_scores, _viterbi, _viterbi_states,
+                              bounded_template_scores, compact_blank_runs, decode_batch, decode_with_templates,
+                              runs_compiled, template_scores)
 from lapi.reading.recognizer import blank_frames, join_lines, pad_frames
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -129,14 +132,15 @@ def test_bounded_search_skips_most_templates_of_a_clear_french_plate():
     assert int((bounded > NEG / 2).sum()) < len(b.formats) // 4
 
 
-def test_score_only_viterbi_agrees_with_the_backtracking_one():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_score_only_viterbi_agrees_with_the_backtracking_one(compiled: bool):
     """Two implementations of one recursion: the fast score-only pass and the one keeping back-pointers."""
     b = bank(["FR", "DE", "ZZ"])
     g = torch.Generator().manual_seed(8)
     lp = (torch.randn(4, 40, 1 + len(ALPHABET), generator=g) * 2).log_softmax(-1)
     full = template_scores(lp, b)
     for m in (0, 5, len(b.formats) - 1):
-        _, _, _, scores = decode_with_templates(lp, b, torch.full((4,), m))
+        _, _, _, scores = decode_with_templates(lp, b, torch.full((4,), m), compiled)
         assert torch.allclose(scores, full[:, m], atol=1e-3)
 
 
@@ -182,13 +186,14 @@ def test_joined_lines_of_no_plate_is_empty():
     assert join_lines(empty, torch.zeros(0, dtype=torch.long), empty, torch.zeros(0, dtype=torch.long)).shape[0] == 0
 
 
-def test_backtracked_strings_are_the_alignments_scored():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_backtracked_strings_are_the_alignments_scored(compiled: bool):
     """The host-side walk back must land on a string of the template whose score is the template's Viterbi score."""
     b = bank(["FR", "DE", "ZZ"])
     g = torch.Generator().manual_seed(3)
     lp = (torch.randn(6, 50, 1 + len(ALPHABET), generator=g) * 3).log_softmax(-1)
     m = torch.tensor([0, 1, 2, 3, 4, len(b.formats) - 1])
-    labels, confs, choice, scores = decode_with_templates(lp, b, m)
+    labels, confs, choice, scores = decode_with_templates(lp, b, m, compiled)
     for i in range(6):
         chars = [int(j) for j in labels[i] if j >= 0]
         assert len(chars) == int(b.lengths[m[i]])
@@ -199,9 +204,10 @@ def test_backtracked_strings_are_the_alignments_scored():
         assert all(0 < c <= 1 for c in confs[i][: len(chars)]) and all(0 < c <= 1 + 1e-6 for c in choice[i][: len(chars)])
 
 
-def test_no_frames_read_nothing():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_no_frames_read_nothing(compiled: bool):
     labels, confs, choice, scores = decode_with_templates(torch.zeros(2, 0, 1 + len(ALPHABET)), bank(["FR"]),
-                                                          torch.zeros(2, dtype=torch.long))
+                                                          torch.zeros(2, dtype=torch.long), compiled)
     assert (labels == -1).all() and labels.shape == confs.shape == choice.shape and scores.shape == (2,)
 
 
@@ -256,3 +262,37 @@ def test_a_plate_of_no_sure_blank_is_decoded_as_it_is():
     lp = frames(spelled("GV073KP"))[None]  # floor 1e-4: blanks at 0.996, under the threshold
     out, left_out = compact_blank_runs(lp)
     assert out is lp and float(left_out[0]) == 0.0
+
+
+def varied_plates() -> list[torch.Tensor]:
+    """Score matrices of every kind the decode meets: clean and doubtful plates, sparse ones with
+    runs of sure blanks, pure noise (what a box on a grille gives), padded into batches."""
+    g = torch.Generator().manual_seed(11)
+    noisy = (torch.randn(7, 45, 1 + len(ALPHABET), generator=g) * 3).log_softmax(-1)
+    clean = padded([frames(spelled(t)) for t in ("GV073KP", "1234AB62", "B4821TX", "KR7Z", "WW123AB", "AA111AB")])
+    doubtful = spelled("EQ725QJ")
+    doubtful[4] = doubtful[5] = {"0": 0.85, "Q": 0.15}
+    doubtful[10] = {"7": 0.5, "T": 0.5}
+    mixed = padded([frames(doubtful), frames(spelled("9343ZH68")), sparse("AB123CD", 4), frames(["-", "-"])])
+    peaky = (torch.randn(5, 30, 1 + len(ALPHABET), generator=g) * 9).log_softmax(-1)  # near-certain frames, ties of NEG
+    return [noisy, clean, mixed, peaky, mixed[:1]]
+
+
+@pytest.mark.parametrize("countries", [None, ["FR", "DE", "ZZ"]])
+def test_compiled_decode_gives_the_tensor_decodes_numbers(countries: list[str] | None):
+    """The compiled frame loops (the CPU's) are the tensor loops' twin: the same totals for every
+    template scored, the same strings, confidences and scores, bit for bit."""
+    b = bank(countries)
+    for lp in varied_plates():
+        assert torch.equal(_prefix_scores(lp, b.allowed, True), _prefix_scores(lp, b.allowed, False))
+        assert torch.equal(bounded_template_scores(lp, b, compiled=True), bounded_template_scores(lp, b, compiled=False))
+        m = torch.arange(lp.shape[0]) * 7 % len(b.formats)
+        for got, want in zip(decode_with_templates(lp, b, m, True), decode_with_templates(lp, b, m, False)):
+            assert np.array_equal(np.asarray(got), np.asarray(want))
+        assert decode_batch(lp, b, compiled=True) == decode_batch(lp, b, compiled=False)
+
+
+def test_the_decode_runs_compiled_for_float32_on_a_cpu_only():
+    lp = frames(spelled("GV073KP"))[None]
+    assert runs_compiled(lp)
+    assert not runs_compiled(lp.to(torch.bfloat16)) and not runs_compiled(lp.double())

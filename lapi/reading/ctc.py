@@ -9,7 +9,8 @@ best.
 
 Everything runs on whole batches: ``(plates, templates, positions, characters)`` tensors advanced
 one time step at a time, so the same code serves one plate on a CPU or a thousand on a GPU.  There
-is no per-plate Python in the loop.
+is no per-plate Python in the loop.  On a CPU the frame loops run compiled instead
+(:mod:`lapi.reading.ctc_compiled`, the same arithmetic): there a tensor step's cost is its dispatch.
 
 States of the alignment after ``k`` characters: ``blank[k]`` (a blank frame after the k-th
 character, or before the first) and ``emit[k-1, c]`` (frames emitting character ``c`` as the k-th
@@ -170,9 +171,33 @@ def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor
     return torch.maximum(end_blank, last_emit), last_emit > end_blank
 
 
-def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tensor, compiled: bool = False) -> torch.Tensor:
     """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C)."""
-    return _final_scores(*_viterbi_states(log_probs, allowed), lengths)[0]
+    if not compiled:
+        return _final_scores(*_viterbi_states(log_probs, allowed), lengths)[0]
+    scores = _prefix_scores(log_probs, allowed, compiled)
+    return scores.gather(2, lengths.view(1, -1, 1).expand(scores.shape[0], -1, 1)).squeeze(2)
+
+
+def _prefix_scores(log_probs: torch.Tensor, allowed: torch.Tensor, compiled: bool) -> torch.Tensor:
+    """(N, M, L+1): the best score of each plate within the first k positions of each template
+    ``allowed`` (M, L, C), for every k (see :func:`lapi.reading.ctc_compiled.prefix_scores`)."""
+    if compiled:
+        return torch.from_numpy(_kernels().prefix_scores(log_probs.contiguous().numpy(), allowed.contiguous().numpy()))
+    blank, emit = _viterbi_states(log_probs, allowed)
+    return torch.cat([blank[:, :, :1], torch.maximum(blank[:, :, 1:], emit.max(dim=-1).values)], dim=2)
+
+
+def _kernels():
+    """:mod:`lapi.reading.ctc_compiled`, imported at its first use: a GPU deployment decodes as
+    tensor steps and need not load numba."""
+    from lapi.reading import ctc_compiled
+    return ctc_compiled
+
+
+def runs_compiled(log_probs: torch.Tensor) -> bool:
+    """Whether the decode of ``log_probs`` runs its frame loops compiled: float32 on a CPU."""
+    return log_probs.device.type == "cpu" and log_probs.dtype == torch.float32
 
 
 def _viterbi_states(log_probs: torch.Tensor, allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,7 +239,7 @@ def template_scores(log_probs: torch.Tensor, bank: TemplateBank) -> torch.Tensor
 
 
 def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, first_round: int = 8,
-                            next_round: int = 12) -> torch.Tensor:
+                            next_round: int = 12, compiled: bool = False) -> torch.Tensor:
     """Like :func:`template_scores` plus priors, but only for templates that can still win; NEG for the rest.
 
     Why: scoring all 122 templates of the default bank is most of the decoding time on a CPU, yet a
@@ -224,21 +249,21 @@ def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, first_r
     templates together with the ``first_round`` most probable formats; then, for the plates not yet
     settled, the ``next_round`` templates of highest bound, and last every template whose bound
     still beats the best total found (branch and bound): the winner is exactly that of the full
-    search, in at most three passes over the frames.
+    search, in at most three passes over the frames.  ``compiled``: the frame loops run compiled
+    (CPU tensors only).
     """
     n = log_probs.shape[0]
     m = bank.allowed.shape[0]
-    r = bank.relaxed.shape[0]
     first = bank.log_prior.topk(min(first_round, m)).indices
     # the longest relaxed template (the last) runs once: its states at each shorter length are the
     # states of the relaxed template of that length, so the first pass has 1 + first_round
     # templates, not one per length (a quarter of the decode's first pass on a CPU)
-    blank, emit = _viterbi_states(log_probs, torch.cat([bank.relaxed[-1:], bank.allowed[first]]))
-    relaxed_lengths = bank.relaxed.any(dim=2).sum(dim=1)
-    relaxed = _final_scores(blank[:, :1].expand(n, r, -1), emit[:, :1].expand(n, r, -1, -1), relaxed_lengths)[0]
+    prefix = _prefix_scores(log_probs, torch.cat([bank.relaxed[-1:], bank.allowed[first]]), compiled)
+    relaxed = prefix[:, 0, bank.relaxed.any(dim=2).sum(dim=1)]  # (N, R)
     upper = relaxed[:, bank.relaxed_index] + bank.log_prior  # (N, M)
     totals = log_probs.new_full((n, m), NEG)
-    totals[:, first] = _final_scores(blank[:, 1:], emit[:, 1:], bank.lengths[first])[0] + bank.log_prior[first]
+    firsts = prefix[:, 1:].gather(2, bank.lengths[first].view(1, -1, 1).expand(n, -1, 1)).squeeze(2)
+    totals[:, first] = firsts + bank.log_prior[first]
     scored = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
     scored[first] = True
     for round_size in (next_round, m):  # the most promising templates first, then whatever can still win
@@ -253,23 +278,30 @@ def bounded_template_scores(log_probs: torch.Tensor, bank: TemplateBank, first_r
         pick = torch.zeros(m, dtype=torch.bool, device=log_probs.device)
         pick[top.indices[top.values > 2 * NEG]] = True
         rest = pick.nonzero().squeeze(1)
-        rest_totals = _viterbi(log_probs[rows], bank.allowed[rest], bank.lengths[rest]) + bank.log_prior[rest]
+        rest_totals = _viterbi(log_probs[rows], bank.allowed[rest], bank.lengths[rest], compiled) + bank.log_prior[rest]
         totals[rows[:, None], rest[None, :]] = rest_totals
         scored |= pick
     return totals
 
 
-def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
-                          template_index: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
+def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank, template_index: torch.Tensor,
+                          compiled: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, torch.Tensor]:
     """Best string of each plate ``i`` within its template ``template_index[i]``, by back-tracking.
 
     Returns ``labels`` (N, L) alphabet indices (-1 past the template's length), per-character
     confidences (N, L) (the highest posterior among the frames emitting it), the same characters' posteriors
     among the characters allowed at their position (N, L), all three as host arrays, and scores (N,).
+    ``compiled``: the frame loops and the walk back run compiled (CPU tensors only).
     """
     n, t_len, _ = log_probs.shape
     allowed = bank.allowed[template_index]  # (N, L, C)
     lengths = bank.lengths[template_index]
+    if compiled:
+        char_probs, among = _posteriors(log_probs, allowed)
+        labels, confs, choice, scores = _kernels().best_paths(
+            log_probs.contiguous().numpy(), allowed.contiguous().numpy(), lengths.numpy(), char_probs.numpy(),
+            among.numpy())
+        return labels, confs, choice, torch.from_numpy(scores)
     length, c = allowed.shape[1:]
     char_mask = torch.where(allowed, 0.0, NEG).to(log_probs.dtype)[:, None]  # (N, 1, L, C): one template per plate
     blank, emit = _initial(n, 1, length, c, log_probs)
@@ -288,13 +320,18 @@ def decode_with_templates(log_probs: torch.Tensor, bank: TemplateBank,
         return np.full((n, length), -1, dtype=np.int64), empty, empty.copy(), scores
     rows = torch.arange(n, device=log_probs.device)
     last_char = emit[rows, 0, (lengths - 1).clamp_min(0)].argmax(dim=-1)
-    char_probs = log_probs[:, :, 1:].exp()  # (N, T, C)
-    # each frame's probability mass on the characters allowed at each position (N, T, L)
-    among = (char_probs[:, :, None, :] * allowed[:, None, :, :]).sum(dim=-1).clamp_min(1e-12)
+    char_probs, among = _posteriors(log_probs, allowed)
     src, prev_i, blank_src, best_i = (torch.stack(p)[:, :, 0].cpu().numpy() for p in zip(*pointers))
     labels, confs, choice = _backtrack(src, prev_i, blank_src, best_i, char_probs.cpu().numpy(), among.cpu().numpy(),
                                        lengths.cpu().numpy(), ends_in_char.cpu().numpy(), last_char.cpu().numpy())
     return labels, confs, choice, scores
+
+
+def _posteriors(log_probs: torch.Tensor, allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The characters' posteriors (N, T, C), and each frame's probability mass on the characters
+    allowed at each position of each plate's template ``allowed`` (N, L, C): (N, T, L)."""
+    char_probs = log_probs[:, :, 1:].exp()
+    return char_probs, (char_probs[:, :, None, :] * allowed[:, None, :, :]).sum(dim=-1).clamp_min(1e-12)
 
 
 def _backtrack(src: np.ndarray, prev_i: np.ndarray, blank_src: np.ndarray, best_i: np.ndarray, char_probs: np.ndarray,
@@ -376,24 +413,26 @@ def compact_blank_runs(log_probs: torch.Tensor, sure_blank: float = SURE_BLANK) 
 
 
 def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int = 3,
-                 sure_blank: float | None = SURE_BLANK) -> list[Decoded]:
+                 sure_blank: float | None = SURE_BLANK, compiled: bool | None = None) -> list[Decoded]:
     """The best registration of every plate: template scores plus priors pick the format, back-tracking the string.
 
     A format's extra rules (excluded series, department ranges) cannot be expressed per position;
     a string that breaks them sends its plate to its next-best scored template, up to
     ``max_fallbacks`` times (templates the bounded search never scored are not candidates).
-    ``sure_blank``: see :func:`compact_blank_runs` (None: every frame is decoded).
+    ``sure_blank``: see :func:`compact_blank_runs` (None: every frame is decoded).  ``compiled``:
+    the frame loops run compiled (None: where :func:`runs_compiled` says; False: as tensor steps).
     """
     n = log_probs.shape[0]
     if n == 0:
         return []
+    compiled = runs_compiled(log_probs) if compiled is None else compiled
     bank = bank.to(log_probs.device)
     if sure_blank is None:
         left_out = [0.0] * n
     else:
         log_probs, dropped = compact_blank_runs(log_probs, sure_blank)
         left_out = dropped.tolist()
-    totals = bounded_template_scores(log_probs, bank)
+    totals = bounded_template_scores(log_probs, bank, compiled=compiled)
     ranked = totals.argsort(dim=1, descending=True)
     results: list[Decoded | None] = [None] * n
     pending = torch.arange(n, device=log_probs.device)
@@ -403,7 +442,7 @@ def decode_batch(log_probs: torch.Tensor, bank: TemplateBank, max_fallbacks: int
             if not len(pending):
                 break
         template_index = ranked[pending, attempt]
-        labels, confs, choice, scores = decode_with_templates(log_probs[pending], bank, template_index)
+        labels, confs, choice, scores = decode_with_templates(log_probs[pending], bank, template_index, compiled)
         labels, confs, choice, scores = labels.tolist(), confs.tolist(), choice.tolist(), scores.tolist()
         priors = bank.log_prior[template_index].tolist()
         still = []

@@ -139,9 +139,13 @@ def _read_stock(stock, images: list[np.ndarray], alphabet: str,
 
 def _warm(recognizer: PlateRecognizer, crops: list[np.ndarray], batch: int, sync) -> None:
     """Every batch once, untimed: oneDNN builds a kernel for each new shape (batch size, width)
-    once, and a service reading all day has built them."""
+    once, and the grammar decode's compiled loops load on their first call; a service reading all
+    day has done both."""
     for start in range(0, len(crops), batch):
-        recognizer.plate_log_probs(crops[start: start + batch])
+        if recognizer.bank is not None:
+            recognizer.recognise(crops[start: start + batch])
+        else:
+            recognizer.plate_log_probs(crops[start: start + batch])
     sync()
 
 

@@ -19,7 +19,17 @@ from numba import njit
 NEG = np.float32(-1.0e9)  # lapi.reading.ctc.NEG
 
 
-@njit(cache=True, nogil=True)
+def _compiled(function):
+    """``function`` compiled for the CPU, the machine code cached on disk next to this module (or in
+    the user's cache) so that a new process loads it in under a second rather than compiling it
+    for ~9 s; where neither place is writable (a read-only install), compiled per process."""
+    try:
+        return njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # numba found no writable place for its cache
+        return njit(nogil=True)(function)
+
+
+@_compiled
 def _allowed_lists(allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """One template's allowed characters as lists: (L, C) indices, (L,) counts, and its span (the
     positions that allow any character; past them every state is impossible)."""
@@ -37,7 +47,7 @@ def _allowed_lists(allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     return chars, counts, span
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _advance(blank: np.ndarray, emit: np.ndarray, best_v: np.ndarray, best_i: np.ndarray, second_v: np.ndarray,
              second_i: np.ndarray, lp: np.ndarray, chars: np.ndarray, counts: np.ndarray, span: int,
              src: np.ndarray, prev_i: np.ndarray, blank_src: np.ndarray, pointers: bool) -> None:
@@ -93,7 +103,7 @@ def _advance(blank: np.ndarray, emit: np.ndarray, best_v: np.ndarray, best_i: np
         blank[k] = value if value > NEG else NEG
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def prefix_scores(log_probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """(N, M, L+1): ``[n, m, k]`` is the best score of an alignment of all of plate n's frames
     (``log_probs`` (N, T, 1 + C), blank first) whose string fills the first k positions of template
@@ -129,7 +139,7 @@ def prefix_scores(log_probs: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def best_paths(log_probs: np.ndarray, allowed: np.ndarray, lengths: np.ndarray, char_probs: np.ndarray,
                among: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each plate's best alignment within its own template, walked back from its last frame.

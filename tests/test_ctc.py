@@ -7,8 +7,7 @@ import pytest
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import (NEG, TemplateBank, _final_scores, _prefix_scores, _viterbi, _viterbi_states,
-                              bounded_template_scores, compact_blank_runs, decode_batch, decode_with_templates,
+from lapi.reading.ctc import (NEG, TemplateBank, _prefix_scores, _viterbi, bounded_template_scores, compact_blank_runs, decode_batch, decode_with_templates,
                               runs_compiled, template_scores)
 from lapi.reading.recognizer import blank_frames, join_lines, pad_frames
 
@@ -113,17 +112,16 @@ def test_bounded_search_finds_the_same_winner_as_the_full_search():
         assert torch.allclose(bounded[scored], full[scored])
 
 
-def test_the_longest_relaxed_template_scores_every_shorter_one():
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_longest_relaxed_template_scores_every_shorter_one(compiled: bool):
     """A state at position j depends only on positions up to j: one pass of the longest relaxed
     template gives each length's relaxed score (the bounded search's first pass), bit for bit."""
     b = bank(["FR", "DE", "ZZ"])
     lp = (torch.randn(3, 50, 1 + len(ALPHABET), generator=torch.Generator().manual_seed(4)) * 3).log_softmax(-1)
     lengths = b.relaxed.any(dim=2).sum(dim=1)
     assert len(lengths) >= 3 and int(lengths[-1]) == b.relaxed.shape[1]
-    blank, emit = _viterbi_states(lp, b.relaxed[-1:])
-    n, r = lp.shape[0], len(lengths)
-    once = _final_scores(blank.expand(n, r, -1), emit.expand(n, r, -1, -1), lengths)[0]
-    assert torch.equal(once, _viterbi(lp, b.relaxed, lengths))
+    once = _prefix_scores(lp, b.relaxed[-1:], compiled)[:, 0, lengths]
+    assert torch.equal(once, _viterbi(lp, b.relaxed, lengths, compiled))
 
 
 def test_bounded_search_skips_most_templates_of_a_clear_french_plate():

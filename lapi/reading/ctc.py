@@ -162,19 +162,9 @@ def _initial(n: int, m: int, length: int, c: int, like: torch.Tensor) -> tuple[t
     return blank, like.new_full((n, m, length + 1, c), NEG)
 
 
-def _final_scores(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per (plate, template): best score of a complete alignment, and whether it ends in a character."""
-    n, m = blank.shape[:2]
-    idx = lengths.view(1, m, 1).expand(n, m, 1)
-    end_blank = blank.gather(2, idx).squeeze(2)
-    last_emit = emit.max(dim=-1).values.gather(2, (idx - 1).clamp_min(0)).squeeze(2)
-    return torch.maximum(end_blank, last_emit), last_emit > end_blank
-
-
 def _viterbi(log_probs: torch.Tensor, allowed: torch.Tensor, lengths: torch.Tensor, compiled: bool = False) -> torch.Tensor:
-    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C)."""
-    if not compiled:
-        return _final_scores(*_viterbi_states(log_probs, allowed), lengths)[0]
+    """(N, M) best alignment score of each plate within each of the templates ``allowed`` (M, L, C)
+    of ``lengths`` positions."""
     scores = _prefix_scores(log_probs, allowed, compiled)
     return scores.gather(2, lengths.view(1, -1, 1).expand(scores.shape[0], -1, 1)).squeeze(2)
 
@@ -375,7 +365,8 @@ def _backtrack(src: np.ndarray, prev_i: np.ndarray, blank_src: np.ndarray, best_
 
 
 def _final_per_plate(blank: torch.Tensor, emit: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Like :func:`_final_scores` when each plate has its own template (template axis of size 1)."""
+    """Per plate, with its own template (template axis of size 1): the best score of a complete
+    alignment, and whether it ends in a character."""
     n = blank.shape[0]
     rows = torch.arange(n, device=blank.device)
     end_blank = blank[rows, 0, lengths]

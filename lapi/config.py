@@ -110,7 +110,7 @@ class Settings:
     min_confidence: float = 0.6
     min_confidence_generic: float = 0.8  # reads that fit no known plate format need more
     # a frame with no read is looked at again turned by these angles (hand-held photos roll plates)
-    retry_rotations: tuple[float, ...] = (-20.0, -10.0, 10.0, 20.0)
+    retry_rotations: tuple[float, ...] = (-20.0, -15.0, -10.0, 10.0, 15.0, 20.0)
     # ... and at these other detector input sizes (the detector misses some plates at one scale)
     retry_sizes: tuple[int, ...] = (480, 960)
     # plate formats decoded into and their priors; empty: plain greedy decoding, no grammar

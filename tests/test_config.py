@@ -22,7 +22,7 @@ def test_shipped_config_loads(tmp_path):
     assert s.port == 8080 and s.database_url is None
     assert len(s.cameras) >= 1 and s.cameras[0].lat is not None
     assert (s.detector_dir / "model.json").exists()
-    assert s.retry_rotations == (-20.0, -10.0, 10.0, 20.0)
+    assert s.retry_rotations == (-20.0, -15.0, -10.0, 10.0, 15.0, 20.0)
     assert s.retry_sizes == (480, 960)
     (tmp_path / "sizes").mkdir()
     assert load_settings(write(tmp_path / "sizes", "[reading]\nretry_sizes = []\n"), env={}).retry_sizes == ()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -294,3 +297,25 @@ def test_the_decode_runs_compiled_for_float32_on_a_cpu_only():
     lp = frames(spelled("GV073KP"))[None]
     assert runs_compiled(lp)
     assert not runs_compiled(lp.to(torch.bfloat16)) and not runs_compiled(lp.double())
+
+
+def test_without_numba_the_cpu_decodes_as_tensor_steps_and_says_so():
+    """numba is an accelerator: where it cannot be imported the CPU reads the same, slower, and the
+    log says why (a process of its own, since the import is attempted once per process)."""
+    script = """
+import logging, sys
+sys.modules["numba"] = None  # what an environment without numba gives: ImportError on import
+logging.basicConfig(level=logging.WARNING)
+import torch
+from lapi import grammars
+from lapi.reading.ctc import TemplateBank, decode_batch, runs_compiled
+bank = TemplateBank.build(grammars.formats_for(["FR", "ZZ"]), "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", {"FR": 0.9, "ZZ": 0.1})
+lp = (torch.randn(3, 40, 37, generator=torch.Generator().manual_seed(5)) * 3).log_softmax(-1)
+assert not runs_compiled(lp)
+assert decode_batch(lp, bank) == decode_batch(lp, bank, compiled=False)
+print("decoded")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "decoded"
+    assert "numba unavailable" in done.stderr and "tensor steps" in done.stderr

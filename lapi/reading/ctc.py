@@ -20,14 +20,19 @@ requires; the best and second-best previous character make that rule a tensor op
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 import torch
 
 from lapi.grammars import PlateFormat
+
+log = logging.getLogger(__name__)
 
 NEG = -1.0e9  # log-probability of an impossible state (finite, so sums stay comparable)
 # A frame whose blank is at least this probable, following another such frame, is left out of the
@@ -178,16 +183,22 @@ def _prefix_scores(log_probs: torch.Tensor, allowed: torch.Tensor, compiled: boo
     return torch.cat([blank[:, :, :1], torch.maximum(blank[:, :, 1:], emit.max(dim=-1).values)], dim=2)
 
 
-def _kernels():
-    """:mod:`lapi.reading.ctc_compiled`, imported at its first use: a GPU deployment decodes as
-    tensor steps and need not load numba."""
-    from lapi.reading import ctc_compiled
+@functools.cache
+def _kernels() -> ModuleType | None:
+    """:mod:`lapi.reading.ctc_compiled`, imported at its first use (a GPU deployment decodes as
+    tensor steps and need not load numba); None where numba cannot be imported, logged once: the
+    CPU then decodes as tensor steps too, the same reads ~8x slower."""
+    try:
+        from lapi.reading import ctc_compiled
+    except ImportError as exc:
+        log.warning("grammar decode: numba unavailable (%s); decoding as tensor steps, ~8x slower on a CPU", exc)
+        return None
     return ctc_compiled
 
 
 def runs_compiled(log_probs: torch.Tensor) -> bool:
-    """Whether the decode of ``log_probs`` runs its frame loops compiled: float32 on a CPU."""
-    return log_probs.device.type == "cpu" and log_probs.dtype == torch.float32
+    """Whether the decode of ``log_probs`` runs its frame loops compiled: float32 on a CPU, numba present."""
+    return log_probs.device.type == "cpu" and log_probs.dtype == torch.float32 and _kernels() is not None
 
 
 def _viterbi_states(log_probs: torch.Tensor, allowed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

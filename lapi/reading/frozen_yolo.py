@@ -55,27 +55,28 @@ class FrozenYolo:
         self._boxes = _Boxes(net).eval()
         self._frozen: torch.jit.ScriptModule | None = None
         self._lock = threading.Lock()
-
-    def predict(self, frames: list[np.ndarray], imgsz: int) -> list[np.ndarray]:
-        """Per frame (BGR arrays of one shape), its boxes as rows ``x0, y0, x1, y1, score, class`` in
-        the frame's pixels, best first."""
+        # ultralytics' own pre- and post-processing, looked up once (not on every frame)
         from ultralytics.data.augment import LetterBox
         from ultralytics.utils import ops
         try:
             from ultralytics.utils.nms import non_max_suppression
         except ImportError:  # ultralytics 8.3 kept it in ops
             non_max_suppression = ops.non_max_suppression
+        self._letterbox, self._nms, self._scale_boxes = LetterBox, non_max_suppression, ops.scale_boxes
 
-        letterbox = LetterBox(imgsz, auto=True, stride=self.stride)  # the predictor's for frames of one shape
+    def predict(self, frames: list[np.ndarray], imgsz: int) -> list[np.ndarray]:
+        """Per frame (BGR arrays of one shape), its boxes as rows ``x0, y0, x1, y1, score, class`` in
+        the frame's pixels, best first."""
+        letterbox = self._letterbox(imgsz, auto=True, stride=self.stride)  # the predictor's for frames of one shape
         batch = np.stack([letterbox(image=frame) for frame in frames])
         x = torch.from_numpy(batch).permute(0, 3, 1, 2).flip(1).float().div_(255)  # BGR -> RGB, 0..1
         x = x.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode():
             preds = self._network(x)(x)
-            kept = non_max_suppression(preds, self.conf, self.iou, None, False, max_det=MAX_DETECTIONS, nc=0)
+            kept = self._nms(preds, self.conf, self.iou, None, False, max_det=MAX_DETECTIONS, nc=0)
             out = []
             for frame, rows in zip(frames, kept):
-                rows[:, :4] = ops.scale_boxes(x.shape[2:], rows[:, :4], frame.shape)
+                rows[:, :4] = self._scale_boxes(x.shape[2:], rows[:, :4], frame.shape)
                 out.append(rows[:, :6].numpy())
         return out
 

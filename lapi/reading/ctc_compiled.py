@@ -73,10 +73,10 @@ def _advance(blank: np.ndarray, emit: np.ndarray, best_v: np.ndarray, best_i: np
             if c != i1 and emit[k, c] > v2:
                 v2, i2 = emit[k, c], c
         best_v[k], best_i[k], second_v[k], second_i[k] = v1, i1, v2, i2
+    lp_chars = lp[1:]
     for j in range(span):  # position j is slot j + 1; its predecessor is slot j
         from_blank = blank[j]
         row, n_chars = chars[j], counts[j]
-        lp_chars = lp[1:]
         for q in range(n_chars):
             c = row[q]
             top, origin = emit[j + 1, c], 0

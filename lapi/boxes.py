@@ -14,3 +14,18 @@ def iou(a: Box, b: Box) -> float:
     inter = ix * iy
     union = aw * ah + bw * bh - inter
     return inter / union if union > 0 else 0.0
+
+
+EDGE_MARGIN = 0.005
+"""Share of a frame's width or height within which a box counts as touching the frame's border."""
+
+
+def touches_frame_edge(box: Box, width: int, height: int, margin: float = EDGE_MARGIN) -> bool:
+    """Whether a box reaches the frame's border (within ``margin`` of its size, at least a pixel).
+
+    Why: a plate cut by the frame may be missing characters, and what sits on a photo's border is
+    often a passing car's half plate or the photographer's watermark, not the photo's subject.
+    """
+    x, y, w, h = box
+    mx, my = max(1.0, margin * width), max(1.0, margin * height)
+    return x <= mx or y <= my or x + w >= width - mx or y + h >= height - my

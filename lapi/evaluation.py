@@ -40,16 +40,18 @@ class ImageScore:
     read: str = ""  # the image's best read (A-Z0-9), "" when nothing was read
 
 
-def read_rank(has_format: bool, detector_score: float, confidence: float) -> tuple[bool, float]:
+def read_rank(has_format: bool, at_frame_edge: bool, detector_score: float, confidence: float) -> tuple[bool, bool, float]:
     """How reads of one image are ordered for a user: one that fits a known plate format before one
-    that fits none (lettering on a van reads confidently too), then the most confident
+    that fits none (lettering on a van reads confidently too), then one whose box stays inside the
+    frame before one on its border (a cut plate, a watermark), then the most confident
     detection-and-reading."""
-    return has_format, detector_score * confidence
+    return has_format, not at_frame_edge, detector_score * confidence
 
 
 def best_read(reads: list[PlateRead]) -> PlateRead | None:
     """The read a user would be shown first (see :func:`read_rank`)."""
-    return max(reads, key=lambda r: read_rank(r.format_name is not None, r.box.score, r.confidence), default=None)
+    return max(reads, key=lambda r: read_rank(r.format_name is not None, r.at_frame_edge, r.box.score, r.confidence),
+               default=None)
 
 
 def _box(d: Detection) -> Box:

@@ -21,6 +21,7 @@ import cv2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from lapi.boxes import touches_frame_edge  # noqa: E402
 from lapi.config import load_settings  # noqa: E402
 from lapi.evaluation import _box, _truth_box, iou, load_manifest, read_rank  # noqa: E402
 from lapi.plates import is_plausible_plate, normalise_plate  # noqa: E402
@@ -40,6 +41,7 @@ def collect(reader: PlateReader, manifest: Path, parts: list[str], cache: Path) 
         for det, rec in zip(detections, reader.recognizer.recognise([prepare_crop(crop_plate(image, d)) for d in detections])):
             records.append(dict(part=row["file"].split("/")[0], file=row["file"], truth=row["plate_norm"],
                                 det=det.score, iou=iou(_box(det), truth_box) if truth_box else 0.0,
+                                edge=touches_frame_edge(_box(det), image.shape[1], image.shape[0]),
                                 text=normalise_plate(rec.text), format=rec.format_name, conf=rec.confidence))
         print(f"\r[sweep] read {i}/{len(rows)} photos", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
@@ -60,7 +62,7 @@ def replay(records: list[dict], truths: dict[str, tuple[str, str]], floor: float
         tally = out.setdefault(part, [0, 0])
         tally[1] += sum(r["iou"] < 0.3 for r in kept)
         if kept:
-            best = max(kept, key=lambda r: read_rank(r["format"] is not None, r["det"], r["conf"]))
+            best = max(kept, key=lambda r: read_rank(r["format"] is not None, r.get("edge", False), r["det"], r["conf"]))
             tally[0] += best["text"] == truth
     return out
 

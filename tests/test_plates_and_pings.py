@@ -1,5 +1,6 @@
 """Pure logic: plate normalisation, exact matching, ping validation."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -74,6 +75,19 @@ def test_batch_is_all_or_nothing_and_names_the_index():
         validate_ping_batch(["x"], NOW - timedelta(days=1))
 
 
+def test_touches_frame_edge():
+    from lapi.boxes import touches_frame_edge
+
+    assert not touches_frame_edge((100, 100, 200, 50), 1440, 1080)
+    assert touches_frame_edge((0, 500, 100, 30), 1440, 1080)  # left
+    assert touches_frame_edge((1340, 500, 100, 30), 1440, 1080)  # right
+    assert touches_frame_edge((500, 1040, 100, 37), 1440, 1080)  # within 0.5 % of the bottom
+    assert not touches_frame_edge((500, 1030, 100, 37), 1440, 1080)
+    assert touches_frame_edge((10, 5, 100, 30), 1440, 1080)  # top, 5 px < 5.4
+    # a small frame still leaves its border a pixel wide
+    assert touches_frame_edge((1, 50, 40, 10), 120, 100) and not touches_frame_edge((2, 50, 40, 10), 120, 100)
+
+
 def test_iou():
     from lapi.boxes import iou
 
@@ -105,6 +119,17 @@ def test_eval_scoring_and_aggregation():
                             [read("AB123CD", (100, 100, 200, 50), 0.5, fmt="SIV"), read("XX12", (0, 0, 50, 20), 0.99)],
                             30.0, g)
     assert formatted.end_to_end
+    # a formatted read on the frame's border (a passing car's cut plate, a watermark) ranks after one inside it
+    edge_box = (1230, 400, 50, 20)
+    bordered = score_image("AB123CD", truth_box, [Detection(100, 100, 200, 50, 0.5), Detection(*edge_box, 0.99)],
+                           [read("AB123CD", (100, 100, 200, 50), 0.5, fmt="SIV"),
+                            replace(read("XY123ZT", edge_box, 0.99, fmt="SIV"), at_frame_edge=True)], 30.0, g)
+    assert bordered.end_to_end
+    # ... but still before a read that fits no format: a tightly framed plate fills the photo
+    tight = score_image("AB123CD", truth_box, [Detection(*truth_box, 0.5), Detection(0, 0, 50, 20, 0.99)],
+                        [replace(read("AB123CD", truth_box, 0.5, fmt="SIV"), at_frame_edge=True),
+                         read("XX12", (0, 0, 50, 20), 0.99)], 30.0, g)
+    assert tight.end_to_end
     missed = score_image("AB123CD", truth_box, [], [], 20.0, dict(g, format="FNI"))
     assert (missed.captured, missed.end_to_end, missed.char_accuracy) == (False, False, 0.0)
     result = aggregate([good, fooled, missed])

@@ -31,6 +31,18 @@ def test_fixture_frame_is_read(reader, fixture_frame):
     assert ms > 0
 
 
+def test_a_plate_cut_by_the_frame_border_is_flagged(reader, fixture_frame):
+    """The same plate, whole in the frame and then cut by the frame's left border (it reads as a fragment)."""
+    data, plate = fixture_frame
+    frame = decode_image(data)
+    ((whole,),) = [[r for r in reads if r.plate_norm == plate] for reads in reader.read_frames([frame])]
+    assert not whole.at_frame_edge and whole.as_dict()["at_frame_edge"] is False
+    cut = np.ascontiguousarray(frame[:, int(whole.box.x + 0.35 * whole.box.w):])
+    reads = reader.read_frames([cut])[0]
+    assert [(r.box.x, r.at_frame_edge) for r in reads] == [(0, True)], [(r.plate_norm, r.box) for r in reads]
+    assert plate.endswith(reads[0].plate_norm) and reads[0].plate_norm != plate
+
+
 def test_recogniser_batch_matches_single(reader):
     crops = [render_plate(t, STYLES[s], h) for t, s, h in
              (("AB-123-CD", "eu_white", 110), ("4821 TX 62", "fr_fni_black", 60), ("KL-555-ZZ", "fr_siv", 140))]

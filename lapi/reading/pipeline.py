@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lapi.boxes import touches_frame_edge
 from lapi.config import Settings
 from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.detector import Detection, PlateDetector
@@ -49,6 +50,7 @@ class PlateRead:
     crop_jpeg: bytes = field(repr=False)
     country: str | None = None  # country of the plate format the read fits
     format_name: str | None = None
+    at_frame_edge: bool = False  # the box reaches the border of the image it was read from: the plate may be cut
 
     def as_dict(self) -> dict:
         return {
@@ -56,7 +58,7 @@ class PlateRead:
             "plate_format": self.format_name, "confidence": self.confidence,
             "char_confidences": list(self.char_confidences),
             "box": {"x": self.box.x, "y": self.box.y, "w": self.box.w, "h": self.box.h},
-            "detector_score": self.box.score,
+            "detector_score": self.box.score, "at_frame_edge": self.at_frame_edge,
         }
 
 
@@ -262,8 +264,10 @@ class PlateReader:
                 continue
             norm = normalise_plate(rec.text)
             ok, jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            height, width = frames[owner].shape[:2]
             out[owner].append(PlateRead(rec.display or rec.text, norm, rec.confidence, rec.char_confidences, det,
-                                        jpeg.tobytes() if ok else b"", rec.country, rec.format_name))
+                                        jpeg.tobytes() if ok else b"", rec.country, rec.format_name,
+                                        touches_frame_edge((det.x, det.y, det.w, det.h), width, height)))
         return out
 
     def _widen_fragments(self, frames: list[np.ndarray], looks: list[_Look]) -> list[_Look]:

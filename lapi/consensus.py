@@ -41,6 +41,7 @@ CONF_FLOOR, CONF_CEIL = 0.5, 0.995  # per-character confidences clipped: no read
 SIZE_FULL_PX = 40.0      # plates this tall (box height) or taller count fully
 SHARPNESS_FULL = 0.25    # mean |Laplacian| / mean |gradient| of a crisp plate at 32 px height
 MIN_QUALITY = 0.05
+EDGE_QUALITY = 0.25      # a crop on the frame's border (a plate entering or leaving the picture) may be cut
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,13 @@ def crop_sharpness(crop_jpeg: bytes) -> float:
 
 
 def crop_quality(read: Any) -> float:
-    """How much a read's crop is to be trusted: plate height in pixels times sharpness, in (0, 1]."""
+    """How much a read's crop is to be trusted: plate height in pixels times sharpness, in (0, 1],
+    a quarter of that on the frame's border.  A plate leaving the picture is at its largest and
+    sharpest just as the border cuts it, and a cut plate can still read as a valid shorter one
+    (9343 ZH 68 -> 343 ZH 68)."""
     size = min(1.0, max(0.0, read.box.h / SIZE_FULL_PX))
-    return max(MIN_QUALITY, size * max(0.2, crop_sharpness(read.crop_jpeg)))
+    edge = EDGE_QUALITY if getattr(read, "at_frame_edge", False) else 1.0
+    return max(MIN_QUALITY, size * edge * max(0.2, crop_sharpness(read.crop_jpeg)))
 
 
 def observe(t: float, read: Any) -> Observation:

@@ -3,7 +3,7 @@ with a confidence that grows with agreeing evidence; best crop and direction of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -30,6 +30,7 @@ class Read:
     country: str | None = "FR"
     format_name: str | None = "SIV"
     crop_jpeg: bytes = b""
+    at_frame_edge: bool = False
 
     @property
     def confidence(self) -> float:
@@ -41,9 +42,9 @@ class Read:
 
 
 def ob(t: float, text: str, confs: tuple[float, ...] | float = 0.98, h: int = 40, x: int = 100, y: int = 100,
-       country: str | None = "FR", fmt: str | None = "SIV") -> Observation:
+       country: str | None = "FR", fmt: str | None = "SIV", at_frame_edge: bool = False) -> Observation:
     confs = confs if isinstance(confs, tuple) else (confs,) * len(text)
-    read = Read(text, confs, Det(x, y, h * 4, h), country, fmt)
+    read = Read(text, confs, Det(x, y, h * 4, h), country, fmt, at_frame_edge=at_frame_edge)
     return Observation(t, read, crop_quality(read))
 
 
@@ -64,6 +65,18 @@ def test_a_large_sharp_crop_outweighs_small_ones():
     c = consensus([*small, large])
     assert c.plate_norm == "GV073KP"
     assert c.best_index == 3
+
+
+def test_a_plate_cut_by_the_frame_border_weighs_less_than_its_whole_reads():
+    """Leaving the picture, the plate is at its largest as the border cuts off its first digit: the cut
+    read is a valid FNI plate too, but the smaller whole reads of the same pass decide."""
+    whole = [ob(0.0, "9343ZH68", 0.95, h=16, fmt="FNI"), ob(0.1, "9343ZH68", 0.95, h=20, fmt="FNI")]
+    cut = ob(0.2, "343ZH68", 0.99, h=48, x=0, fmt="FNI", at_frame_edge=True)
+    assert cut.quality == pytest.approx(0.25 * crop_quality(replace(cut.read, at_frame_edge=False)))
+    assert consensus([*whole, cut]).plate_norm == "9343ZH68"
+    # the same large read inside the frame would have outvoted them
+    inside = Observation(cut.t, replace(cut.read, at_frame_edge=False), crop_quality(replace(cut.read, at_frame_edge=False)))
+    assert consensus([*whole, inside]).plate_norm == "343ZH68"
 
 
 def test_grammar_rule_the_vote_would_break_is_repaired_at_the_weakest_position():

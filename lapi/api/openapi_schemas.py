@@ -30,7 +30,7 @@ def _list_of(key: str, item: dict[str, Any], **extra: Any) -> dict[str, Any]:
 
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Read": _obj({"id": _INT, "plate_norm": _STR, "confidence": _NUM, "hits": {"type": "array", "items": _INT}},
-                 {"text": _STR, "pass_id": {"type": ["integer", "null"]}}),
+                 {"text": _STR, "pass_id": {"type": ["integer", "null"]}, "at_frame_edge": _BOOL}),
     "Alert": _obj({"type": _STR}, {"alert_id": {"type": ["integer", "null"]}, "hit_id": {"type": ["integer", "null"]},
                                    "plate_norm": _STR, "camera_id": _STR}),
     "FrameResult": _obj({"camera_id": _STR, "captured_at": _TIME, "reading_ms": _NUM,

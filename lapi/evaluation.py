@@ -40,7 +40,8 @@ class ImageScore:
     read: str = ""  # the image's best read (A-Z0-9), "" when nothing was read
 
 
-def read_rank(has_format: bool, at_frame_edge: bool, detector_score: float, confidence: float) -> tuple[bool, bool, float]:
+def read_rank(has_format: bool, at_frame_edge: bool, detector_score: float,
+              confidence: float) -> tuple[bool, bool, float]:
     """How reads of one image are ordered for a user: one that fits a known plate format before one
     that fits none (lettering on a van reads confidently too), then one whose box stays inside the
     frame before one on its border (a cut plate, a watermark), then the most confident

@@ -62,7 +62,8 @@ def replay(records: list[dict], truths: dict[str, tuple[str, str]], floor: float
         tally = out.setdefault(part, [0, 0])
         tally[1] += sum(r["iou"] < 0.3 for r in kept)
         if kept:
-            best = max(kept, key=lambda r: read_rank(r["format"] is not None, r.get("edge", False), r["det"], r["conf"]))
+            best = max(kept, key=lambda r: read_rank(r["format"] is not None, r.get("edge", False),
+                                                     r["det"], r["conf"]))
             tally[0] += best["text"] == truth
     return out
 

@@ -28,7 +28,7 @@ def parse_list_name(value: Any, field: str = "list") -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{field}: must be a non-empty string")
     name = value.strip()
-    if len(name) > LIST_NAME_MAX or any(ord(c) < 32 for c in name):
+    if len(name) > LIST_NAME_MAX or not name.isprintable():  # no control characters, DEL and C1 included
         raise ValueError(f"{field}: at most {LIST_NAME_MAX} printable characters, got {value!r}")
     return name
 

@@ -140,3 +140,13 @@ def test_eval_scoring_and_aggregation():
     assert result["by_group"]["format"]["FNI"]["n"] == 1
     assert result["by_group"]["format"]["SIV"]["end_to_end"] == 0.5
     assert edit_distance("AB123CD", "AB12CD") == 1 and edit_distance("", "ABC") == 3
+
+
+def test_attachment_header_keeps_a_file_name_safe():
+    from lapi.api.download import attachment
+
+    assert attachment("case-12-20261207.zip") == 'attachment; filename="case-12-20261207.zip"'
+    assert attachment('watchlist-a"b\r\nX-Evil: 1.csv') == (
+        "attachment; filename=\"watchlist-a_bX-Evil_1.csv\"; "
+        "filename*=UTF-8''watchlist-a%22bX-Evil%3A%201.csv")
+    assert attachment("\x7f") == 'attachment; filename="download"'

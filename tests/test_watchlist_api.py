@@ -21,6 +21,20 @@ async def hit(store, plate: str) -> dict:
     return (await store.store_reads("cam-1", T0, [plate_read(plate)]))[0].hits[0].alert
 
 
+async def test_export_file_name_is_safe_in_its_header(service):
+    """The list's name reaches Content-Disposition: a DEL in it used to drop the connection unanswered."""
+    async with aiohttp.ClientSession(headers=service.auth()) as http:
+        async with http.get(f"{service}/v1/watchlist/export?list=douane") as r:
+            assert r.status == 200 and r.headers["Content-Disposition"] == 'attachment; filename="watchlist-douane.csv"'
+        async with http.get(f"{service}/v1/watchlist/export", params={"list": "Calais-été"}) as r:
+            assert r.status == 200
+            assert r.headers["Content-Disposition"] == ("attachment; filename=\"watchlist-Calais-_t_.csv\"; "
+                                                        "filename*=UTF-8''watchlist-Calais-%C3%A9t%C3%A9.csv")
+        for name in ("\x7fE#=#", "a\x85b"):
+            async with http.get(f"{service}/v1/watchlist/export", params={"list": name}) as r:
+                assert r.status == 400 and "printable" in await r.text()
+
+
 async def test_watchlists_entries_export_and_history(service):
     alice, bob, carol = [await service.user(name, "supervisor") for name in ("alice", "bob", "carol")]
     async with aiohttp.ClientSession(headers=service.auth()) as http:

@@ -15,6 +15,7 @@ from lapi import __version__
 from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.app import RETENTION, STORE, TRACKERS, _json_body, _plate_query, bounded_body
 from lapi.api.audit import counted
+from lapi.api.download import attachment
 from lapi.api.gating import hits_only, mark, procedure_of, restricted_fields
 from lapi.api.jsonout import dumps
 from lapi.api.params import query_float, query_int, query_window
@@ -258,7 +259,7 @@ async def post_case(request: web.Request) -> web.Response:
     counted(request, len(archive.files), case_id=case_id, manifest_sha256=digest)
     name = f"case-{case_id}-{now:%Y%m%d}.zip"
     return web.Response(body=data, content_type="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "X-LAPI-Case-Id": str(case_id),
+        "Content-Disposition": attachment(name), "X-LAPI-Case-Id": str(case_id),
         "X-LAPI-Manifest-SHA256": digest})
 
 

@@ -15,6 +15,7 @@ from lapi import __version__
 from lapi.alerts import AlertFilter
 from lapi.api.access import ANALYSTS, allow, principal_of
 from lapi.api.audit import Disclosures, counted
+from lapi.api.download import attachment
 from lapi.api.app import HUB, STORE, _json_body, bounded_body
 from lapi.api.jsonout import dumps
 from lapi.api.params import query_int, query_names
@@ -210,9 +211,8 @@ async def export_entries(request: web.Request) -> web.Response:
     rows = await request.app[STORE].watchlists.entries(list_name)
     counted(request, len(rows), format="csv")
     text = watchlist_csv(rows)
-    filename = f"watchlist-{list_name or 'all'}.csv".replace('"', "")
     return web.Response(text=text, content_type="text/csv", charset="utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                        headers={"Content-Disposition": attachment(f"watchlist-{list_name or 'all'}.csv")})
 
 
 @allow(*ANALYSTS, audit="consultation")

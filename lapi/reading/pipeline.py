@@ -21,7 +21,7 @@ from lapi.plates import is_plausible_plate, normalise_plate
 from lapi.reading.detector import Detection, PlateDetector
 from lapi.reading.recognizer import PlateRecognizer, Recognition
 from lapi.reading.rectify import level_and_tighten, text_quads
-from lapi.reading.turn import best_per_place, map_box, mostly_overlap, turn_frame
+from lapi.reading.turn import best_per_place, map_box, turn_frame
 
 MAX_PIXELS = 40_000_000  # a frame larger than this is refused, not decoded (decompression bombs)
 PLATE_ASPECT = 4.6  # width / height of a one-line plate's box (520 x 110 mm EU plates, as the detector boxes them)
@@ -213,16 +213,14 @@ class PlateReader:
         detections = self.detector.detect(frames)
         reads = self._read(frames, detections)
         allowed = [True] * len(frames) if second_look is None else list(second_look)
-        misses = [i for i, frame_reads in enumerate(reads)
-                  if allowed[i] and not any(r.format_name is not None for r in frame_reads)]
+        misses = [i for i, frame_reads in enumerate(reads) if not frame_reads and allowed[i]]
         retries = [retry for retry, wanted in ((self._read_turned, self.retry_rotations),
                                                (self._read_resized, self.retry_sizes)) if wanted]
         if misses and retries:
             looks = [retry([frames[i] for i in misses]) for retry in retries]
             for k, i in enumerate(misses):
                 detections[i] = detections[i] + [d for look in looks for d in look[k][0]]
-                found = best_per_place(r for look in looks for r in look[k][1])
-                reads[i] = reads[i] + [r for r in found if not any(mostly_overlap(r.box, o.box, 0.5) for o in reads[i])]
+                reads[i] = best_per_place(r for look in looks for r in look[k][1])
         return list(zip(detections, reads))
 
     def _read_resized(self, frames: list[np.ndarray]) -> list[tuple[list[Detection], list[PlateRead]]]:

@@ -21,6 +21,7 @@ from conftest import _with_dbname
 
 EXAMPLES = int(os.environ.get("LAPI_FUZZ_EXAMPLES", "25"))  # per operation; keeps the module under 2 minutes
 STREAMING = ("/v1/alerts/sse", "/v1/alerts/ws")  # open-ended answers: covered by their own tests
+REQUEST_TARGET_LIMIT = 8190  # aiohttp's HTTP parser answers a longer request target itself (400, text/plain)
 CALLS = {"cases": 0, "by_status": {}}
 
 
@@ -93,8 +94,12 @@ schema = _schema()  # the document is static: no server needed to read it
 @settings(max_examples=EXAMPLES, deadline=None, phases=[Phase.explicit, Phase.generate], database=None,
           suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_within_its_schema(case, live):
-    response = case.call_and_validate(
-        base_url=live.url, headers={"Authorization": f"Bearer {live.token}"}, timeout=30,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance])
+    response = case.call(base_url=live.url, headers={"Authorization": f"Bearer {live.token}"}, timeout=30)
+    if len(response.request.url.removeprefix(live.url).encode()) > REQUEST_TARGET_LIMIT:
+        # refused by the HTTP parser before any route runs: a 400 with its plain-text message, never a 5xx
+        assert response.status_code == 400, response.text
+    else:
+        case.validate_response(response, checks=[not_a_server_error, status_code_conformance,
+                                                 content_type_conformance, response_schema_conformance])
     CALLS["cases"] += 1
     CALLS["by_status"][response.status_code] = CALLS["by_status"].get(response.status_code, 0) + 1

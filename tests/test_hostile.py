@@ -95,6 +95,9 @@ async def test_hostile_inputs_get_a_clear_4xx_and_the_service_keeps_serving(serv
                 assert len(text) < 2000, (path[:80], "the error should not echo the input back")
         async with http.get(f"{service}/v1/fittings", params={"\x00odd\ud800": "\x00", "note": "é" * 300}) as r:
             assert r.status == 200  # odd query parameters are logged, cleaned, not refused
+        # a request target over 8 KiB is refused by the HTTP parser before any route: 400, its message in plain text
+        async with http.get(f"{service}/v1/hits?before=" + "x" * 9000) as r:
+            assert r.status == 400 and "8190 bytes" in await r.text()
         async with http.get(f"{service}/v1/health") as r:
             assert r.status == 200 and (await r.json())["database"] == "ok"
         async with http.post(f"{service}/v1/frames?camera_id=cam-1", data=body, headers=jpeg) as r:

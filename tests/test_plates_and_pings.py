@@ -81,11 +81,13 @@ def test_touches_frame_edge():
     assert not touches_frame_edge((100, 100, 200, 50), 1440, 1080)
     assert touches_frame_edge((0, 500, 100, 30), 1440, 1080)  # left
     assert touches_frame_edge((1340, 500, 100, 30), 1440, 1080)  # right
-    assert touches_frame_edge((500, 1040, 100, 37), 1440, 1080)  # within 0.5 % of the bottom
-    assert not touches_frame_edge((500, 1030, 100, 37), 1440, 1080)
-    assert touches_frame_edge((10, 5, 100, 30), 1440, 1080)  # top, 5 px < 5.4
+    assert touches_frame_edge((500, 1030, 100, 37), 1440, 1080)  # within 1.5 % of the bottom (16.2 px)
+    assert not touches_frame_edge((500, 1020, 100, 37), 1440, 1080)
+    assert touches_frame_edge((500, 16, 100, 30), 1440, 1080)  # top
+    assert touches_frame_edge((630 - 90 - 9, 100, 90, 20), 630, 360)  # a cut plate's box 9 px short of the border
+    assert not touches_frame_edge((14, 100, 90, 20), 640, 360)  # a whole plate 14 px from it
     # a small frame still leaves its border a pixel wide
-    assert touches_frame_edge((1, 50, 40, 10), 120, 100) and not touches_frame_edge((2, 50, 40, 10), 120, 100)
+    assert touches_frame_edge((1, 20, 40, 10), 60, 50) and not touches_frame_edge((2, 20, 40, 10), 60, 50)
 
 
 def test_iou():

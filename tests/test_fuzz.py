@@ -20,6 +20,7 @@ from schemathesis.checks import (content_type_conformance, not_a_server_error, r
 from conftest import _with_dbname
 
 EXAMPLES = int(os.environ.get("LAPI_FUZZ_EXAMPLES", "25"))  # per operation; keeps the module under 2 minutes
+ROLE = os.environ.get("LAPI_FUZZ_ROLE", "admin")  # the token's role: others meet the 403 paths
 STREAMING = ("/v1/alerts/sse", "/v1/alerts/ws")  # open-ended answers: covered by their own tests
 REQUEST_TARGET_LIMIT = 8190  # aiohttp's HTTP parser answers a longer request target itself (400, text/plain)
 CALLS = {"cases": 0, "by_status": {}}
@@ -50,7 +51,7 @@ class LiveService:
         self.store = Store(self.database_url, max_size=4)
         await self.store.open()
         await self.store.upsert_camera(Camera(id="cam-1", name="Fuzz", lat=50.95, lon=1.85, heading=90.0, road="A16"))
-        self.token, _ = await TokenStore(self.store).create("fuzzer", "admin")
+        self.token, _ = await TokenStore(self.store).create("fuzzer", ROLE, habilitation="HAB-FUZZ-1")
         self.runner = web.AppRunner(create_app(self.store, self.reader, max_frame_bytes=2 * 1024 * 1024))
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -49,7 +49,8 @@ class Observation:
     """One read of the pass: when it was taken, the read, and the quality of its crop."""
 
     t: float
-    read: Any  # PlateRead (text, plate_norm, confidence, char_confidences, box, crop_jpeg, country, format_name)
+    read: Any  # PlateRead (text, plate_norm, confidence, char_confidences, box, crop_jpeg, country, format_name,
+    #              at_frame_edge)
     quality: float
 
 
@@ -82,7 +83,7 @@ def crop_quality(read: Any) -> float:
     sharpest just as the border cuts it, and a cut plate can still read as a valid shorter one
     (9343 ZH 68 -> 343 ZH 68)."""
     size = min(1.0, max(0.0, read.box.h / SIZE_FULL_PX))
-    edge = EDGE_QUALITY if getattr(read, "at_frame_edge", False) else 1.0
+    edge = EDGE_QUALITY if read.at_frame_edge else 1.0
     return max(MIN_QUALITY, size * edge * max(0.2, crop_sharpness(read.crop_jpeg)))
 
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from lapi import grammars
-from lapi.reading.ctc import (NEG, TemplateBank, _prefix_scores, _viterbi, bounded_template_scores, compact_blank_runs, decode_batch, decode_with_templates,
-                              runs_compiled, template_scores)
+from lapi.reading.ctc import (NEG, TemplateBank, _prefix_scores, _viterbi, bounded_template_scores, compact_blank_runs,
+                              decode_batch, decode_with_templates, runs_compiled, template_scores)
 from lapi.reading.recognizer import blank_frames, join_lines, pad_frames
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
